@@ -1,0 +1,25 @@
+"""expledger: a local-first ledger of machine-learning experiments.
+
+`import expledger` stays cheap: the store machinery loads on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["Experiment", "Search", "Status", "Store", "open_store"]
+
+_LAZY = {
+    "Experiment": "expledger.models",
+    "Status": "expledger.models",
+    "Search": "expledger.store",
+    "Store": "expledger.store",
+    "open_store": "expledger.store",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'expledger' has no attribute {name!r}")

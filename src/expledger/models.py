@@ -1,0 +1,346 @@
+"""The experiment record, its IDs and its lifecycle.
+
+One JSONL line holds one whole record: the full current state of one experiment, so a
+reader that keeps the last line per id has the current ledger. Lifecycle moves are pure
+functions from one record to the next; the store applies them atomically.
+
+    QUEUED ──> RUNNING ──> SUCCESS / FAILED / CANCELLED
+       └──────────────────────^   (a result may be recorded straight from QUEUED)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+from .errors import BadInput, IllegalTransition
+
+FORMAT_VERSION = 1
+# Records written by the seed tool have no UUID: derive a stable one from the ID so every
+# line of the same legacy experiment maps to the same record.
+LEGACY_NAMESPACE = uuidlib.UUID("6f1d9a52-3c2e-4b8e-9a41-0c7e5b1f2d90")
+
+
+class Status(str, Enum):
+    """Where an experiment is in its lifecycle."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @classmethod
+    def parse(cls, text: str) -> Status:
+        """Read a status word as a person types it: any case, surrounding blanks ignored."""
+        try:
+            return cls(str(text).strip().upper())
+        except ValueError:
+            valid = ", ".join(s.value.lower() for s in cls)
+            raise BadInput(f"unknown status {text!r}: valid are {valid}") from None
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELLED})
+_ID = re.compile(r"(?:exp-?)?0*(\d+)", re.IGNORECASE)
+
+
+def parse_id(text: str) -> int:
+    """The number behind any spelling of an ID: `EXP-001`, `exp-1` and `1` are all 1."""
+    match = _ID.fullmatch(str(text).strip())
+    if not match or int(match.group(1)) == 0:
+        raise BadInput(f"not an experiment ID: {text!r} (expected EXP-001, exp-1 or 1)")
+    return int(match.group(1))
+
+
+def format_id(number: int) -> str:
+    """EXP-001 … EXP-999, then EXP-1000: zero-padded to three digits."""
+    return f"EXP-{number:03d}"
+
+
+def id_number(exp_id: str) -> int | None:
+    """The number of a stored ID, or None for an ID not in the EXP-NNN form."""
+    match = _ID.fullmatch(exp_id or "")
+    return int(match.group(1)) if match else None
+
+
+def now_iso(now: datetime | None = None) -> str:
+    """ISO 8601 with a UTC offset and milliseconds, e.g. 2026-11-25T20:11:46.123+00:00."""
+    moment = now or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A stored timestamp as an aware datetime (naive legacy ones are taken as UTC)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# NaN and ±inf are not JSON: they are stored as these strings and read back as floats.
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _read_metrics(metrics: dict) -> dict:
+    return {k: _NONFINITE.get(v, v) if isinstance(v, str) else v for k, v in metrics.items()}
+
+
+def canonical(value):
+    """A value in one normal form, so equal configs compare equal: 1e-3 == 0.001, 2.0 == 2."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return str(value)
+
+
+def fingerprint(task: str | None, model: str | None, params: dict) -> str:
+    """A short hash of task + model + canonical params: the same config has the same print."""
+    text = json.dumps([task, model, canonical(_json_safe(params))], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def parse_json_object(text: str, flag: str) -> dict:
+    """A JSON object given on the command line, or a BadInput that shows the fix."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadInput(
+            f"{flag} is not valid JSON ({err.msg} at column {err.colno}); "
+            f"example: {flag} '{{\"lr\": 0.001}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{flag} must be a JSON object like '{{\"lr\": 0.001}}', not {type(value).__name__}")
+    return value
+
+
+@dataclass
+class Experiment:
+    """One experiment as the ledger holds it; field order is the on-disk order."""
+
+    id: str
+    name: str
+    task: str | None = None
+    model: str | None = None
+    params: dict = field(default_factory=dict)
+    command: str | None = None
+    machine: str | None = None
+    status: Status = Status.QUEUED
+    created: str | None = None
+    started: str | None = None
+    completed: str | None = None
+    metrics: dict = field(default_factory=dict)
+    summary: str | None = None
+    failed_reason: str | None = None
+    tags: list = field(default_factory=list)
+    uuid: str = ""
+    rev: int = 0
+    updated: str | None = None
+    history: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # keys written by other tools, kept untouched
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.task, self.model, self.params)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to completion (or to now while running), if started."""
+        start = parse_time(self.started)
+        if start is None:
+            return None
+        end = parse_time(self.completed) or (None if self.status.finished else datetime.now(timezone.utc))
+        return (end - start).total_seconds() if end else None
+
+    def to_dict(self) -> dict:
+        """The record as stored and as `--json` shows it."""
+        out = {name: getattr(self, name) for name in _FIELDS}
+        out["status"] = self.status.value
+        out.update(self.extra)
+        out["v"] = FORMAT_VERSION
+        return _json_safe(out)
+
+    def to_line(self) -> bytes:
+        """One complete JSONL line, UTF-8 as text (Chinese stays readable)."""
+        return (json.dumps(self.to_dict(), ensure_ascii=False) + "\n").encode()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Experiment:
+        """Read a stored record, tolerating the seed tool's lines; ValueError if unusable."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        exp_id = data.get("id")
+        if not isinstance(exp_id, str) or not exp_id.strip():
+            raise ValueError("record has no id")
+        try:
+            status = Status.parse(data.get("status") or "QUEUED")
+        except BadInput as err:
+            raise ValueError(str(err)) from None
+        values = {name: data[name] for name in _FIELDS if name in data and data[name] is not None}
+        for name in ("params", "metrics"):
+            if not isinstance(values.get(name, {}), dict):
+                raise ValueError(f"{name} is not a JSON object")
+        tags = values.get("tags", [])
+        values["tags"] = [tags] if isinstance(tags, str) else list(tags)
+        values["metrics"] = _read_metrics(values.get("metrics", {}))
+        values["status"] = status
+        values["name"] = str(values.get("name", ""))
+        values.setdefault("uuid", str(uuidlib.uuid5(LEGACY_NAMESPACE, exp_id.strip().upper())))
+        values["rev"] = int(values.get("rev", 0))
+        extra = {k: v for k, v in data.items() if k not in _FIELDS and k != "v"}
+        return cls(**values, extra=extra)
+
+    @classmethod
+    def from_line(cls, line: bytes | str) -> Experiment:
+        return cls.from_dict(json.loads(line))
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "extra")
+
+
+def new_experiment(
+    *,
+    name: str,
+    task: str | None = None,
+    model: str | None = None,
+    params: dict | None = None,
+    command: str | None = None,
+    machine: str | None = None,
+    tags: list | tuple = (),
+    status: Status = Status.QUEUED,
+    now: datetime | None = None,
+) -> Experiment:
+    """A validated record for `add`, still without its ID (the store allocates that)."""
+    name = (name or "").strip()
+    if not name:
+        raise BadInput("the experiment needs a name: pass --name \"…\"")
+    if params is not None and not isinstance(params, dict):
+        raise BadInput("params must be a JSON object like {\"lr\": 0.001}")
+    if status not in (Status.QUEUED, Status.RUNNING):
+        raise BadInput("a new experiment starts as queued or running; record results with `exp result`")
+    stamp = now_iso(now)
+    return Experiment(
+        id="",
+        name=name,
+        task=task or None,
+        model=model or None,
+        params=dict(params or {}),
+        command=command or None,
+        machine=machine or None,
+        status=status,
+        created=stamp,
+        started=stamp if status is Status.RUNNING else None,
+        tags=_clean_tags(tags),
+    )
+
+
+def _clean_tags(tags) -> list:
+    out: list[str] = []
+    for tag in tags:
+        for part in str(tag).split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return out
+
+
+def start(exp: Experiment, *, now: datetime | None = None) -> Experiment:
+    """QUEUED -> RUNNING."""
+    if exp.status is not Status.QUEUED:
+        raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a QUEUED experiment can be started")
+    return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now))
+
+
+def record_result(
+    exp: Experiment,
+    *,
+    status: Status,
+    metrics: dict | None = None,
+    summary: str | None = None,
+    reason: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> Experiment:
+    """Record how an experiment ended; a finished result is replaced only with force.
+
+    The replaced result goes to the record's history. A failure always carries a reason:
+    the explicit one, else the summary (the seed records failures that way).
+    """
+    if not status.finished:
+        raise BadInput(f"a result's status is success, failed or cancelled, not {status.value.lower()}")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise BadInput("metrics must be a JSON object like {\"accuracy\": 0.93}")
+    if status is Status.FAILED:
+        reason = reason or summary
+        if not (reason or "").strip():
+            raise BadInput("a failed result needs a reason: pass --reason \"…\" or --summary \"…\"")
+    history = exp.history
+    merged = dict(exp.metrics)
+    if exp.status.finished:
+        if not force:
+            raise IllegalTransition(
+                f"{exp.id} already has a result ({exp.status.value}); "
+                "pass --force to replace it (the old result is kept in its history)"
+            )
+        history = [*history, _result_of(exp, replaced=now_iso(now))]
+        merged = {}
+    merged.update(metrics or {})
+    return dataclasses.replace(
+        exp,
+        status=status,
+        metrics=merged,
+        summary=summary if summary is not None else (None if exp.status.finished else exp.summary),
+        failed_reason=reason if status is Status.FAILED else None,
+        completed=now_iso(now),
+        history=history,
+    )
+
+
+def cancel(exp: Experiment, *, reason: str | None = None, now: datetime | None = None) -> Experiment:
+    """QUEUED or RUNNING -> CANCELLED."""
+    if exp.status.finished:
+        raise IllegalTransition(f"{exp.id} is already {exp.status.value}; only queued or running experiments can be cancelled")
+    return dataclasses.replace(
+        exp, status=Status.CANCELLED, completed=now_iso(now), summary=reason or exp.summary
+    )
+
+
+def _result_of(exp: Experiment, *, replaced: str) -> dict:
+    return {
+        "status": exp.status.value,
+        "metrics": exp.metrics,
+        "summary": exp.summary,
+        "failed_reason": exp.failed_reason,
+        "completed": exp.completed,
+        "replaced": replaced,
+    }

@@ -1,0 +1,62 @@
+"""Pick a store by URL: a registry maps each scheme to a builder.
+
+Built-in stores register here; third-party ones through the entry-point group
+`expledger.stores` (name = scheme, value = a callable taking the URL), consulted only
+when a scheme is not built in, so start-up stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import BadInput
+from .base import Search, Store
+
+__all__ = ["Search", "Store", "open_store", "register_store"]
+
+_BUILDERS: dict[str, Callable[..., Store]] = {}
+
+
+def register_store(scheme: str, builder: Callable[..., Store]) -> None:
+    """Make `scheme://…` URLs open with `builder(url, **options)`."""
+    _BUILDERS[scheme] = builder
+
+
+def _jsonl(url: str, **options) -> Store:
+    from .jsonl import JsonlStore
+
+    path = url[len("jsonl:") :] if url.startswith("jsonl:") else url
+    if path.startswith("//"):
+        path = path[2:]
+    return JsonlStore(path, url=url, **options)
+
+
+register_store("jsonl", _jsonl)
+
+
+def scheme_of(url: str) -> str:
+    """`postgresql://…` -> postgresql, `jsonl:x` -> jsonl, a plain path -> jsonl."""
+    head, sep, _ = url.partition(":")
+    if sep and head.isidentifier() and len(head) > 1 and "/" not in head:
+        return head.lower()
+    return "jsonl"
+
+
+def open_store(url: str, **options) -> Store:
+    """Open the store a URL names; BadInput listing the valid schemes if none fits."""
+    scheme = scheme_of(url)
+    builder = _BUILDERS.get(scheme) or _plugin(scheme)
+    if builder is None:
+        valid = ", ".join(f"{name}:" for name in sorted(_BUILDERS))
+        raise BadInput(f"unknown store scheme {scheme!r} in {url!r}: valid are {valid} or a file path")
+    return builder(url, **options)
+
+
+def _plugin(scheme: str):
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="expledger.stores"):
+        if entry.name == scheme:
+            register_store(scheme, entry.load())
+            return _BUILDERS[scheme]
+    return None

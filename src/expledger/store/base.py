@@ -1,0 +1,158 @@
+"""The contract every ledger backend keeps, and the conveniences built on it.
+
+A backend implements a small atomic core: `_create` allocates the next ID and writes a
+new record in one step; `_modify` reads the current record, applies a change and writes
+it in one step (compare-and-set), so two writers can never both move the same experiment;
+`_lookup` and `_search` read. Everything callers use (add, start, result, cancel, list,
+queue, …) is written once here on top of that core, so a new backend changes no caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .. import models
+from ..errors import BadInput, NotFound
+from ..models import Experiment, Status
+
+# Fields a search can sort by besides params.X and metrics.X.
+SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "started", "completed", "updated", "rev")
+
+
+@dataclass(frozen=True)
+class Search:
+    """What to find; each backend turns it into its own query.
+
+    Args:
+        status: keep these statuses (empty: all).
+        task, model, machine: keep exact matches (None: any).
+        tags: keep experiments carrying every one of these tags.
+        fingerprint: keep the same task + model + canonical params.
+        sort: a field, `params.X` or `metrics.X`; a leading `-` sorts descending; missing last.
+        limit: at most this many (None: all).
+    """
+
+    status: tuple = ()
+    task: str | None = None
+    model: str | None = None
+    machine: str | None = None
+    tags: tuple = ()
+    fingerprint: str | None = None
+    sort: str = "-id"
+    limit: int | None = None
+
+    def sort_key(self) -> tuple[tuple[str, ...], bool]:
+        """The sort field as a path (`("params", "lr")`) and whether it is descending."""
+        text = self.sort.strip()
+        descending = text.startswith("-")
+        path = tuple(text.lstrip("-+").split("."))
+        if not (
+            (len(path) == 1 and path[0] in SORTABLE)
+            or (len(path) >= 2 and path[0] in ("params", "metrics") and all(path[1:]))
+        ):
+            raise BadInput(
+                f"cannot sort by {self.sort!r}: use one of {', '.join(SORTABLE)}, "
+                "or params.NAME / metrics.NAME (prefix - for descending)"
+            )
+        return path, descending
+
+
+class Store(ABC):
+    """A ledger of experiments. Subclasses implement the five core methods."""
+
+    def __init__(self, url: str, *, now: Callable[[], datetime] | None = None):
+        self.url = url
+        self._now = now
+
+    def now(self) -> datetime | None:
+        """The injected clock's time, or None for the real one."""
+        return self._now() if self._now else None
+
+    # --- the core every backend implements -------------------------------------------
+
+    @abstractmethod
+    def _create(self, record: Experiment) -> Experiment:
+        """Give `record` the next free ID, a UUID and rev 1, and write it, atomically."""
+
+    @abstractmethod
+    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
+        """Apply `change` to the current record and write the result, atomically.
+
+        `change` may raise to abort; then nothing is written. NotFound if absent.
+        """
+
+    @abstractmethod
+    def _lookup(self, exp_id: str) -> Experiment | None:
+        """The current record with this canonical ID, or None."""
+
+    @abstractmethod
+    def _search(self, search: Search) -> tuple[list[Experiment], int]:
+        """The matching records in order, limited, and how many matched in all."""
+
+    @abstractmethod
+    def doctor(self, *, fix: bool = False) -> dict:
+        """Verify the ledger; with fix, repair what can be repaired, losing nothing."""
+
+    def close(self) -> None:
+        """Release connections and handles."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- conveniences, the same for every backend -----------------------------------
+
+    def get(self, ref: str | int) -> Experiment:
+        """The experiment behind any spelling of its ID; NotFound if there is none."""
+        exp_id = models.format_id(models.parse_id(ref))
+        found = self._lookup(exp_id)
+        if found is None:
+            raise NotFound(f"no experiment {exp_id} in {self.url}")
+        return found
+
+    def add(self, **fields) -> Experiment:
+        """Register a new experiment (QUEUED, or RUNNING with status=Status.RUNNING)."""
+        return self._create(models.new_experiment(now=self.now(), **fields))
+
+    def modify(self, ref: str | int, change: Callable[[Experiment], Experiment]) -> Experiment:
+        """Apply one lifecycle change atomically, bumping rev and updated."""
+        exp_id = models.format_id(models.parse_id(ref))
+
+        def versioned(current: Experiment) -> Experiment:
+            changed = change(current)
+            return dataclasses.replace(changed, rev=current.rev + 1, updated=models.now_iso(self.now()))
+
+        return self._modify(exp_id, versioned)
+
+    def start(self, ref: str | int) -> Experiment:
+        return self.modify(ref, lambda exp: models.start(exp, now=self.now()))
+
+    def result(self, ref: str | int, **result) -> Experiment:
+        """Record a result; see models.record_result for the rules."""
+        return self.modify(ref, lambda exp: models.record_result(exp, now=self.now(), **result))
+
+    def cancel(self, ref: str | int, *, reason: str | None = None) -> Experiment:
+        return self.modify(ref, lambda exp: models.cancel(exp, reason=reason, now=self.now()))
+
+    def search(self, search: Search | None = None, **criteria) -> tuple[list[Experiment], int]:
+        """Experiments matching a Search (or its fields as keywords), and the total count."""
+        search = search or Search(**criteria)
+        search.sort_key()  # validate before any backend work
+        if search.limit is not None and search.limit < 0:
+            raise BadInput("--limit must be 0 (all) or a positive number")
+        return self._search(search)
+
+    def queue(self) -> list[Experiment]:
+        """QUEUED experiments in the order a worker takes them: oldest first."""
+        return self.search(status=(Status.QUEUED,), sort="id")[0]
+
+    def tried_before(self, exp: Experiment) -> list[Experiment]:
+        """Other experiments with the same task, model and params (canonically equal)."""
+        found, _ = self.search(fingerprint=exp.fingerprint, sort="id")
+        return [other for other in found if other.uuid != exp.uuid]

@@ -1,0 +1,275 @@
+"""A SQLite snapshot of a JSONL ledger's current state, so reads need not parse the log.
+
+The log stays the single source of truth. The index remembers how far it has read
+(byte offset, line count, the bytes just before that offset, the file's identity) and on
+every open reads only what was appended since. If the file was replaced, shortened or
+edited, the index throws itself away and rebuilds from the log. Losing the index file
+costs time, never data; where it cannot be written it lives in memory for one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import StoreError
+from ..models import Experiment, id_number
+from .base import Search
+
+SCHEMA_VERSION = 1
+_TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
+_COLUMNS = ("status", "task", "model", "machine")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
+CREATE TABLE IF NOT EXISTS exp(
+    uuid TEXT PRIMARY KEY, id TEXT NOT NULL, num INTEGER, rev INTEGER NOT NULL,
+    status TEXT, task TEXT, model TEXT, machine TEXT, fingerprint TEXT,
+    line INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS exp_id ON exp(id);
+CREATE INDEX IF NOT EXISTS exp_num ON exp(num);
+CREATE INDEX IF NOT EXISTS exp_status ON exp(status, task);
+CREATE INDEX IF NOT EXISTS exp_fingerprint ON exp(fingerprint);
+CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error TEXT);
+"""
+_UPSERT = """
+INSERT INTO exp(uuid, id, num, rev, status, task, model, machine, fingerprint, line, data)
+VALUES (?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT(uuid) DO UPDATE SET id=excluded.id, num=excluded.num, rev=excluded.rev,
+    status=excluded.status, task=excluded.task, model=excluded.model, machine=excluded.machine,
+    fingerprint=excluded.fingerprint, line=excluded.line, data=excluded.data
+WHERE excluded.rev >= exp.rev OR excluded.rev = 0
+"""
+
+
+class LedgerIndex:
+    """The current state of every experiment in one ledger file, kept up to date lazily."""
+
+    def __init__(self, ledger: Path, cache: Path | None, *, warn: Callable[[str], None]):
+        self.ledger = ledger
+        self.cache = cache
+        self.warn = warn
+        self._db: sqlite3.Connection | None = None
+        self._warned = False
+
+    # --- keeping up with the log -------------------------------------------------------
+
+    def sync(self) -> None:
+        """Read what was appended since the last sync; rebuild if the file changed otherwise."""
+        try:
+            stat = os.stat(self.ledger)
+        except FileNotFoundError:
+            stat = None
+        except OSError as err:
+            raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
+        db = self._connect(create=stat is not None)
+        identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if stat else None
+        if self._meta("identity") != identity:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                self._catch_up(stat)
+
+    def rebuild(self) -> None:
+        """Forget everything and read the whole log again."""
+        db = self._connect(create=self.ledger.exists())
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            self._reset()
+        self.sync()
+
+    def _catch_up(self, stat) -> None:
+        db = self._db
+        meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
+        if stat is None:
+            self._reset()
+            return
+        try:
+            with open(self.ledger, "rb") as handle:
+                if not self._continues(handle, stat, meta):
+                    self._reset()
+                    meta = {}
+                offset, lines = meta.get("offset", 0), meta.get("lines", 0)
+                handle.seek(offset)
+                chunk = handle.read()
+        except OSError as err:
+            raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        rows, bad = [], []
+        position = offset
+        progress = _Progress(len(complete)) if len(complete) > 20_000_000 else None
+        for raw in complete.splitlines(keepends=True):
+            lines += 1
+            if raw.strip():
+                try:
+                    exp = Experiment.from_line(raw)
+                except (ValueError, TypeError) as err:
+                    bad.append((lines, position, str(err)[:200]))
+                else:
+                    rows.append(_row(exp, lines, raw))
+            position += len(raw)
+            if progress and lines % 20_000 == 0:
+                progress.show(position - offset)
+        db.executemany(_UPSERT, rows)
+        db.executemany("INSERT OR REPLACE INTO bad VALUES (?,?,?)", bad)
+        tail = (meta.get("tail", "").encode("latin-1") + complete)[-_TAIL:]
+        offset += len(complete)
+        whole = offset == stat.st_size
+        updated = {
+            "offset": offset,
+            "lines": lines,
+            "tail": tail.decode("latin-1"),
+            "file": [stat.st_dev, stat.st_ino],
+            "identity": [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if whole else None,
+        }
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updated.items()])
+        if progress:
+            progress.done()
+
+    def _continues(self, handle, stat, meta) -> bool:
+        """Whether the file is the one the index read, only grown since."""
+        offset = meta.get("offset", 0)
+        if not offset:
+            return True
+        if meta.get("file") != [stat.st_dev, stat.st_ino] or stat.st_size < offset:
+            return False
+        start = max(0, offset - _TAIL)
+        handle.seek(start)
+        return handle.read(offset - start) == meta.get("tail", "").encode("latin-1")
+
+    def _reset(self) -> None:
+        self._db.execute("DELETE FROM exp")
+        self._db.execute("DELETE FROM bad")
+        self._db.execute("DELETE FROM meta")
+
+    def warn_unreadable(self) -> None:
+        """Say once per process that reads are skipping unreadable lines."""
+        count, first = self._db.execute("SELECT count(*), min(line) FROM bad").fetchone()
+        if count and not self._warned:
+            self._warned = True
+            lines = "line" if count == 1 else f"{count} lines, first"
+            self.warn(
+                f"skipped {count} unreadable line{'s' if count > 1 else ''} in {self.ledger} "
+                f"({lines} {first}); `exp doctor --fix` moves them to a quarantine file"
+            )
+
+    def _meta(self, key: str):
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _connect(self, *, create: bool) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        db = None
+        if create and self.cache is not None:
+            try:
+                self.cache.parent.mkdir(parents=True, exist_ok=True)
+                ignore = self.cache.parent / ".gitignore"
+                if not ignore.exists():
+                    ignore.write_text("# expledger's rebuildable index and lock: never commit\n*\n")
+                db = sqlite3.connect(self.cache, timeout=60, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                if _version(db) not in (0, SCHEMA_VERSION):
+                    db.executescript("DROP TABLE IF EXISTS exp; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS bad;")
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except (OSError, sqlite3.Error):
+                db = None  # unwritable folder or broken cache: index in memory for this process
+        if db is None:
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db.executescript(_SCHEMA)
+        self._db = db
+        return db
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, exp_id: str) -> Experiment | None:
+        row = self._db.execute("SELECT data FROM exp WHERE id = ? ORDER BY line LIMIT 1", (exp_id,)).fetchone()
+        return Experiment.from_line(row[0]) if row else None
+
+    def count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM exp").fetchone()[0]
+
+    def max_number(self) -> int:
+        return self._db.execute("SELECT coalesce(max(num), 0) FROM exp").fetchone()[0]
+
+    def search(self, search: Search) -> tuple[list[Experiment], int]:
+        where, args = _where(search)
+        total = self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
+        order = _order(search)
+        limit = -1 if search.limit is None else search.limit
+        rows = self._db.execute(f"SELECT data FROM exp WHERE {where} ORDER BY {order} LIMIT ?", [*args, limit])
+        return [Experiment.from_line(data) for (data,) in rows], total
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _row(exp: Experiment, line: int, raw: bytes) -> tuple:
+    return (
+        exp.uuid,
+        exp.id,
+        id_number(exp.id),
+        exp.rev,
+        exp.status.value,
+        exp.task,
+        exp.model,
+        exp.machine,
+        exp.fingerprint,
+        line,
+        raw.decode("utf-8", "replace"),
+    )
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _where(search: Search) -> tuple[str, list]:
+    clauses, args = ["1"], []
+    if search.status:
+        clauses.append(f"status IN ({','.join('?' * len(search.status))})")
+        args += [getattr(s, "value", s) for s in search.status]
+    for column in _COLUMNS[1:]:
+        value = getattr(search, column)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    for tag in search.tags:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(exp.data, '$.tags') WHERE value = ?)")
+        args.append(tag)
+    if search.fingerprint:
+        clauses.append("fingerprint = ?")
+        args.append(search.fingerprint)
+    return " AND ".join(clauses), args
+
+
+def _order(search: Search) -> str:
+    path, descending = search.sort_key()
+    direction = "DESC" if descending else "ASC"
+    if path == ("id",):
+        return f"num IS NULL, num {direction}, id {direction}"
+    expr = "json_extract(data, '$" + "".join('."' + part.replace('"', '""') + '"' for part in path) + "')"
+    return f"{expr} IS NULL, {expr} {direction}, num ASC"
+
+
+class _Progress:
+    """A one-line progress note on stderr while a large ledger is indexed."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.live = sys.stderr.isatty()
+
+    def show(self, done: int) -> None:
+        if self.live:
+            sys.stderr.write(f"\rindexing the ledger… {100 * done // self.total}%")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.live:
+            sys.stderr.write("\rindexing the ledger… done\n")

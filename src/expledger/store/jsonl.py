@@ -1,0 +1,176 @@
+"""The default store: one append-only JSONL file, safe for many writers on one machine.
+
+Guarantees:
+- Every write appends one whole line in a single write() under an exclusive lock, then
+  fsyncs; the lock lives in a side file that is never replaced, so a writer never appends
+  to a file that a rewrite has just swapped out.
+- Transitions are checked against the current state while the lock is held (compare-and-set).
+- A short write (full disk) is cut back off, so no torn line is left behind; a torn line
+  from a crash is kept apart from the next write and skipped, with a warning, by readers.
+- Nothing rewrites earlier lines except `doctor --fix`, which writes a new file and renames
+  it over the old one after moving unreadable lines to a quarantine file beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import os
+import sys
+import time
+import uuid as uuidlib
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import NotFound, StoreError
+from ..models import Experiment, format_id
+from .base import Search, Store
+from .index import LedgerIndex
+
+LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class JsonlStore(Store):
+    """A ledger in one JSONL file, with its index and lock in a `.exp-cache` folder beside it."""
+
+    def __init__(self, path: str | Path, *, url: str | None = None, now=None, warn=None):
+        self.path = Path(path).expanduser().absolute()
+        super().__init__(url or str(self.path), now=now)
+        self.warn = warn or _stderr_warning
+        self.cache_dir = self.path.parent / ".exp-cache"
+        self.index = LedgerIndex(self.path, self.cache_dir / f"{self.path.name}.sqlite3", warn=self.warn)
+        self._synced = False
+
+    # --- core ----------------------------------------------------------------------
+
+    def _create(self, record: Experiment) -> Experiment:
+        with self._locked():
+            number = self.index.max_number() + 1
+            created = dataclasses.replace(
+                record, id=format_id(number), uuid=str(uuidlib.uuid4()), rev=1, updated=record.created
+            )
+            self._append(created.to_line())
+        return created
+
+    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
+        with self._locked():
+            current = self.index.get(exp_id)
+            if current is None:
+                raise NotFound(f"no experiment {exp_id} in {self.url}")
+            changed = change(current)
+            self._append(changed.to_line())
+        return changed
+
+    def _lookup(self, exp_id: str) -> Experiment | None:
+        self._read()
+        return self.index.get(exp_id)
+
+    def _search(self, search: Search) -> tuple[list[Experiment], int]:
+        self._read()
+        return self.index.search(search)
+
+    def close(self) -> None:
+        self.index.close()
+
+    # --- reading and writing the file ----------------------------------------------
+
+    def _read(self) -> None:
+        """Bring the index up to date once per store object for reads."""
+        if not self._synced:
+            self.index.sync()
+            self.index.warn_unreadable()
+            self._synced = True
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """Hold the ledger's write lock with the index caught up to the file."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.cache_dir.mkdir(exist_ok=True)
+            fd = os.open(self.cache_dir / f"{self.path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StoreError(
+                f"cannot write the ledger {self.path}: {err.strerror}; "
+                "pass --store PATH or set EXP_STORE to a writable place"
+            ) from None
+        try:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreError(
+                            f"the ledger {self.path} stayed locked by another process for {LOCK_TIMEOUT:.0f} s"
+                        ) from None
+                    time.sleep(0.002)
+            self.index.sync()
+            yield
+            self.index.sync()
+            self._synced = True
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _append(self, line: bytes) -> None:
+        """Append one line in one write and fsync it; on failure leave the file as it was."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StoreError(f"cannot write the ledger {self.path}: {err.strerror}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # keep a torn line from a crash apart from ours
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                os.fsync(fd)
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise StoreError(f"could not write to the ledger {self.path}: {err.strerror}; nothing was recorded") from None
+        finally:
+            os.close(fd)
+
+    # --- doctor --------------------------------------------------------------------
+
+    def doctor(self, *, fix: bool = False) -> dict:
+        from .jsonl_doctor import check
+
+        if fix:
+            with self._locked():
+                return check(self, fix=True)
+        return check(self, fix=False)
+
+    def rewrite(self, keep: list[bytes], quarantine: list[bytes]) -> Path:
+        """Replace the ledger by `keep`, after saving `quarantine` beside it; caller holds the lock."""
+        quarantine_path = self.path.with_name(self.path.name + ".quarantine")
+        if quarantine:
+            with open(quarantine_path, "ab") as handle:
+                handle.write(b"".join(q if q.endswith(b"\n") else q + b"\n" for q in quarantine))
+                handle.flush()
+                os.fsync(handle.fileno())
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(b"".join(keep))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StoreError(f"could not rewrite the ledger {self.path}: {err.strerror}; it is unchanged") from None
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return quarantine_path

@@ -1,0 +1,87 @@
+"""`exp doctor` for a JSONL ledger: a full read of the log, independent of the index.
+
+It reports unreadable or cut-off lines by line number, IDs shared by two different
+experiments, failures without a reason, and an index that disagrees with the log. With
+fix, unreadable lines move to `<ledger>.quarantine` (written and synced first) and the
+ledger is rewritten without them; every readable line stays, in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..models import Experiment, Status
+
+
+def check(store, *, fix: bool) -> dict:
+    """Verify (and with fix, repair) the ledger of a JsonlStore; returns the report."""
+    try:
+        data = store.path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    except OSError as err:
+        from ..errors import StoreError
+
+        raise StoreError(f"cannot read the ledger {store.path}: {err.strerror}") from None
+    problems: list[dict] = []
+    keep: list[bytes] = []
+    quarantine: list[bytes] = []
+    current: dict[str, Experiment] = {}
+    for number, raw in enumerate(data.splitlines(keepends=True), 1):
+        if not raw.strip():
+            continue
+        try:
+            if not raw.endswith(b"\n"):
+                raise ValueError("the line is cut off (a write did not finish)")
+            exp = Experiment.from_line(raw)
+        except (ValueError, TypeError) as err:
+            problems.append(_problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
+            quarantine.append(raw)
+            continue
+        keep.append(raw)
+        old = current.get(exp.uuid)
+        if old is None or exp.rev >= old.rev or exp.rev == 0:
+            current[exp.uuid] = exp
+    owners: dict[str, list[Experiment]] = {}
+    for exp in current.values():
+        owners.setdefault(exp.id, []).append(exp)
+    for exp_id, exps in owners.items():
+        if len(exps) > 1:
+            names = "; ".join(f"{e.name!r} ({e.uuid})" for e in exps)
+            problems.append(_problem("duplicate_id", f"{exp_id} names {len(exps)} different experiments: {names}"))
+    for exp in current.values():
+        if exp.status is Status.FAILED and not (exp.failed_reason or "").strip():
+            problems.append(
+                _problem("failed_without_reason", f"{exp.id} is FAILED without a reason; record one with "
+                         f"`exp result {exp.id} --status failed --reason \"…\" --force`")
+            )
+    quarantine_path = None
+    if fix and quarantine:
+        quarantine_path = store.rewrite(keep, quarantine)
+        for problem in problems:
+            if problem["kind"] == "unreadable":
+                problem["fixed"] = True
+    store.index.sync()
+    indexed = store.index.count()
+    if indexed != len(current) and not (fix and quarantine):
+        problems.append(_problem("index_stale", f"the index holds {indexed} experiments, the log {len(current)}",
+                                 fixable=True))
+        if fix:
+            store.index.rebuild()
+            problems[-1]["fixed"] = True
+    return {
+        "store": store.url,
+        "path": str(store.path),
+        "lines": data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
+        "experiments": len(current),
+        "by_status": dict(Counter(exp.status.value for exp in current.values())),
+        "problems": problems,
+        "quarantine": str(quarantine_path) if quarantine_path else None,
+        "healthy": all(p.get("fixed") for p in problems if p["severity"] == "error"),
+    }
+
+
+def _problem(kind: str, message: str, *, line: int | None = None, fixable: bool = False) -> dict:
+    severity = "warning" if kind == "failed_without_reason" else "error"
+    return {"kind": kind, "severity": severity, "message": message, "line": line,
+            "fixable": fixable, "fixed": False}
