@@ -31,12 +31,12 @@ class StatusType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, Status):
             return value
+        valid = ", ".join(s.value.lower() for s in self.allowed)
         try:
             status = Status.parse(value)
-        except BadInput as err:
-            self.fail(str(err).replace("valid are", "valid are:"), param, ctx)
+        except BadInput:
+            self.fail(f"unknown status {value!r}: valid are {valid}", param, ctx)
         if status not in self.allowed:
-            valid = ", ".join(s.value.lower() for s in self.allowed)
             self.fail(f"{value!r} is not allowed here: valid are {valid}", param, ctx)
         return status
 

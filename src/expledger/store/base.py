@@ -13,7 +13,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from .. import models
 from ..errors import BadInput, NotFound
@@ -68,9 +68,9 @@ class Store(ABC):
         self.url = url
         self._now = now
 
-    def now(self) -> datetime | None:
-        """The injected clock's time, or None for the real one."""
-        return self._now() if self._now else None
+    def now(self) -> datetime:
+        """The injected clock's time, else the real one (UTC)."""
+        return self._now() if self._now else datetime.now(timezone.utc)
 
     # --- the core every backend implements -------------------------------------------
 
@@ -120,25 +120,26 @@ class Store(ABC):
         """Register a new experiment (QUEUED, or RUNNING with status=Status.RUNNING)."""
         return self._create(models.new_experiment(now=self.now(), **fields))
 
-    def modify(self, ref: str | int, change: Callable[[Experiment], Experiment]) -> Experiment:
-        """Apply one lifecycle change atomically, bumping rev and updated."""
+    def modify(self, ref: str | int, change: Callable[[Experiment, datetime], Experiment]) -> Experiment:
+        """Apply `change(current, now)` atomically, bumping rev and stamping updated with `now`."""
         exp_id = models.format_id(models.parse_id(ref))
 
         def versioned(current: Experiment) -> Experiment:
-            changed = change(current)
-            return dataclasses.replace(changed, rev=current.rev + 1, updated=models.now_iso(self.now()))
+            moment = self.now()
+            changed = change(current, moment)
+            return dataclasses.replace(changed, rev=current.rev + 1, updated=models.now_iso(moment))
 
         return self._modify(exp_id, versioned)
 
     def start(self, ref: str | int) -> Experiment:
-        return self.modify(ref, lambda exp: models.start(exp, now=self.now()))
+        return self.modify(ref, lambda exp, now: models.start(exp, now=now))
 
     def result(self, ref: str | int, **result) -> Experiment:
         """Record a result; see models.record_result for the rules."""
-        return self.modify(ref, lambda exp: models.record_result(exp, now=self.now(), **result))
+        return self.modify(ref, lambda exp, now: models.record_result(exp, now=now, **result))
 
     def cancel(self, ref: str | int, *, reason: str | None = None) -> Experiment:
-        return self.modify(ref, lambda exp: models.cancel(exp, reason=reason, now=self.now()))
+        return self.modify(ref, lambda exp, now: models.cancel(exp, reason=reason, now=now))
 
     def search(self, search: Search | None = None, **criteria) -> tuple[list[Experiment], int]:
         """Experiments matching a Search (or its fields as keywords), and the total count."""

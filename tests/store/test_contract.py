@@ -1,0 +1,118 @@
+"""The store contract: the same behaviour from every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from expledger.errors import BadInput, IllegalTransition, NotFound
+from expledger.models import Status
+from expledger.store import Search
+
+
+def _add(store, name="run", **fields):
+    return store.add(name=name, **fields)
+
+
+def test_ids_are_allocated_in_order_from_exp_001(store):
+    ids = [_add(store, f"r{i}").id for i in range(3)]
+    assert ids == ["EXP-001", "EXP-002", "EXP-003"]
+
+
+def test_any_spelling_finds_the_experiment_and_unknown_ids_are_not_found(store):
+    created = _add(store, "lens", task="t", params={"lr": 0.1})
+    for ref in ("EXP-001", "exp-1", "1", 1):
+        assert store.get(ref) == created
+    with pytest.raises(NotFound, match="EXP-002"):
+        store.get("EXP-002")
+    with pytest.raises(BadInput):
+        store.get("nope")
+
+
+def test_lifecycle_moves_bump_rev_and_stamp_times(store):
+    created = _add(store)
+    assert (created.status, created.rev, created.created) == (Status.QUEUED, 1, "2026-01-01T00:00:01.000+00:00")
+    running = store.start("1")
+    assert (running.status, running.rev) == (Status.RUNNING, 2)
+    assert running.started == running.updated
+    done = store.result("1", status=Status.SUCCESS, metrics={"acc": 0.9}, summary="fine")
+    assert (done.status, done.rev, done.metrics) == (Status.SUCCESS, 3, {"acc": 0.9})
+    assert store.get(1) == done
+    with pytest.raises(IllegalTransition):
+        store.start(1)
+    with pytest.raises(IllegalTransition):
+        store.cancel(1)
+    with pytest.raises(IllegalTransition):
+        store.result(1, status=Status.FAILED, reason="x")
+    assert store.get(1) == done  # refused moves leave no trace
+
+
+def test_forced_result_keeps_the_old_one_in_history(store):
+    _add(store)
+    store.result(1, status=Status.SUCCESS, metrics={"acc": 0.9})
+    redone = store.result(1, status=Status.FAILED, reason="eval leaked test data", force=True)
+    assert redone.failed_reason == "eval leaked test data"
+    assert [h["status"] for h in store.get(1).history] == ["SUCCESS"]
+
+
+def test_cancel_a_queued_experiment(store):
+    _add(store)
+    cancelled = store.cancel("EXP-001", reason="superseded")
+    assert cancelled.status is Status.CANCELLED and cancelled.summary == "superseded"
+
+
+def test_search_filters_combine(store):
+    _add(store, "a", task="asr", model="whisper-base", machine="lab", tags=["baseline"])
+    _add(store, "b", task="asr", model="whisper-large", machine="mac", tags=["baseline", "big"])
+    _add(store, "c", task="lm", model="whisper-base", machine="lab")
+    store.result(1, status=Status.SUCCESS)
+    store.result(2, status=Status.FAILED, reason="OOM")
+
+    def names(**criteria):
+        return [e.name for e in store.search(sort="id", **criteria)[0]]
+
+    assert names(task="asr") == ["a", "b"]
+    assert names(status=(Status.SUCCESS, Status.FAILED)) == ["a", "b"]
+    assert names(status=(Status.SUCCESS,), task="asr") == ["a"]
+    assert names(model="whisper-base", machine="lab") == ["a", "c"]
+    assert names(tags=("baseline",)) == ["a", "b"]
+    assert names(tags=("baseline", "big")) == ["b"]
+    assert names(task="nothing") == []
+
+
+def test_sort_by_metric_puts_missing_last_and_limit_reports_the_total(store):
+    for i, acc in enumerate([0.5, None, 0.9, 0.7]):
+        _add(store, f"r{i}", params={"lr": 10.0 ** -i})
+        if acc is not None:
+            store.result(i + 1, status=Status.SUCCESS, metrics={"acc": acc})
+    found, total = store.search(sort="-metrics.acc")
+    assert [e.name for e in found] == ["r2", "r3", "r0", "r1"]
+    found, total = store.search(sort="metrics.acc", limit=2)
+    assert ([e.name for e in found], total) == (["r0", "r3"], 4)
+    assert [e.name for e in store.search(sort="params.lr")[0]] == ["r3", "r2", "r1", "r0"]
+    assert [e.id for e in store.search()[0]] == ["EXP-004", "EXP-003", "EXP-002", "EXP-001"]  # newest first
+
+
+def test_bad_sort_fields_are_bad_input(store):
+    with pytest.raises(BadInput, match="cannot sort by"):
+        store.search(sort="colour")
+
+
+def test_queue_lists_queued_oldest_first(store):
+    for name in "abc":
+        _add(store, name)
+    store.start(2)
+    assert [e.name for e in store.queue()] == ["a", "c"]
+
+
+def test_tried_before_matches_canonically_equal_configs(store):
+    first = _add(store, "a", task="asr", model="m", params={"lr": 1e-3, "layers": 6})
+    store.result(first.id, status=Status.FAILED, reason="diverged")
+    _add(store, "other", task="asr", model="m", params={"lr": 1e-2, "layers": 6})
+    again = _add(store, "b", task="asr", model="m", params={"layers": 6.0, "lr": 0.001})
+    matches = store.tried_before(again)
+    assert [(e.id, e.failed_reason) for e in matches] == [("EXP-001", "diverged")]
+
+
+def test_search_accepts_a_search_object(store):
+    _add(store, "a", task="x")
+    assert store.search(Search(task="x"))[1] == 1
