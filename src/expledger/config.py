@@ -9,7 +9,6 @@ Every environment variable the tool reads is read here.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 LEDGER_RELPATH = Path("memory", "experiments", "experiments.jsonl")
@@ -36,4 +35,4 @@ def resolve_store(flag: str | None = None, *, cwd: str | Path | None = None, env
 def resolve_machine(flag: str | None = None, *, environ=None) -> str:
     """The machine name recorded on new experiments."""
     environ = os.environ if environ is None else environ
-    return flag or environ.get("EXP_MACHINE") or socket.gethostname()
+    return flag or environ.get("EXP_MACHINE") or os.uname().nodename

@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import re
-import uuid as uuidlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -25,7 +24,7 @@ from .errors import BadInput, IllegalTransition
 FORMAT_VERSION = 1
 # Records written by the seed tool have no UUID: derive a stable one from the ID so every
 # line of the same legacy experiment maps to the same record.
-LEGACY_NAMESPACE = uuidlib.UUID("6f1d9a52-3c2e-4b8e-9a41-0c7e5b1f2d90")
+LEGACY_NAMESPACE = "6f1d9a52-3c2e-4b8e-9a41-0c7e5b1f2d90"
 
 
 class Status(str, Enum):
@@ -106,6 +105,8 @@ def _json_safe(value):
 
 
 def _read_metrics(metrics: dict) -> dict:
+    if not any(isinstance(v, str) for v in metrics.values()):
+        return metrics
     return {k: _NONFINITE.get(v, v) if isinstance(v, str) else v for k, v in metrics.items()}
 
 
@@ -197,27 +198,21 @@ class Experiment:
     @classmethod
     def from_dict(cls, data: dict) -> Experiment:
         """Read a stored record, tolerating the seed tool's lines; ValueError if unusable."""
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        exp_id = data.get("id")
-        if not isinstance(exp_id, str) or not exp_id.strip():
-            raise ValueError("record has no id")
-        try:
-            status = Status.parse(data.get("status") or "QUEUED")
-        except BadInput as err:
-            raise ValueError(str(err)) from None
-        values = {name: data[name] for name in _FIELDS if name in data and data[name] is not None}
-        for name in ("params", "metrics"):
-            if not isinstance(values.get(name, {}), dict):
-                raise ValueError(f"{name} is not a JSON object")
+        uuid, rev, status = read_identity(data)
+        values, extra = {}, {}
+        for key, value in data.items():
+            if key in _FIELD_SET:
+                if value is not None:
+                    values[key] = value
+            elif key != "v":
+                extra[key] = value
         tags = values.get("tags", [])
-        values["tags"] = [tags] if isinstance(tags, str) else list(tags)
-        values["metrics"] = _read_metrics(values.get("metrics", {}))
-        values["status"] = status
-        values["name"] = str(values.get("name", ""))
-        values.setdefault("uuid", str(uuidlib.uuid5(LEGACY_NAMESPACE, exp_id.strip().upper())))
-        values["rev"] = int(values.get("rev", 0))
-        extra = {k: v for k, v in data.items() if k not in _FIELDS and k != "v"}
+        if "metrics" in values:
+            values["metrics"] = _read_metrics(values["metrics"])
+        values.update(
+            uuid=uuid, rev=rev, status=status, name=str(values.get("name", "")),
+            tags=[tags] if isinstance(tags, str) else list(tags),
+        )
         return cls(**values, extra=extra)
 
     @classmethod
@@ -226,6 +221,40 @@ class Experiment:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "extra")
+_FIELD_SET = frozenset(_FIELDS)
+
+
+def read_identity(data) -> tuple[str, int, Status]:
+    """Check that a stored record is usable and return its uuid, rev and status.
+
+    Cheap enough to run on every line of a large ledger; ValueError names what is wrong.
+    Lines without a uuid (the seed tool's) get one derived from their ID.
+    """
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    exp_id = data.get("id")
+    if not isinstance(exp_id, str) or not exp_id.strip():
+        raise ValueError("record has no id")
+    try:
+        status = Status.parse(data.get("status") or "QUEUED")
+    except BadInput as err:
+        raise ValueError(str(err)) from None
+    for name in ("params", "metrics"):
+        if not isinstance(data.get(name) or {}, dict):
+            raise ValueError(f"{name} is not a JSON object")
+    if not isinstance(data.get("tags") or [], (list, str)):
+        raise ValueError("tags is not a list")
+    rev = data.get("rev") or 0
+    if not isinstance(rev, int):
+        raise ValueError("rev is not a whole number")
+    return data.get("uuid") or legacy_uuid(exp_id), rev, status
+
+
+def legacy_uuid(exp_id: str) -> str:
+    """The stable uuid of a seed-tool record, derived from its ID."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.UUID(LEGACY_NAMESPACE), exp_id.strip().upper()))
 
 
 def new_experiment(

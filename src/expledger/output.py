@@ -1,15 +1,14 @@
 """One place that turns command results into text: human tables or a versioned JSON envelope.
 
-JSON (`--json`): one object on stdout, `{"ok": true, "version": 1, ...payload}`; errors are
+JSON (`--json`): one object on one line of stdout, `{"ok": true, "version": 1, ...payload}`; errors are
 `{"ok": false, "version": 1, "error": {"type", "message", "exit_code"}}`. Human output uses
 colours on a terminal only, measures Chinese (wide) characters correctly, and truncates
-long fields. The table library is imported only when a table is drawn.
+long fields.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime, timezone
 
@@ -28,8 +27,8 @@ STATUS_COLOURS = {
 
 
 def emit_json(payload: dict, *, ok: bool = True) -> None:
-    """Print the JSON envelope; Chinese stays readable, NaN/inf are never emitted bare."""
-    click.echo(json.dumps({"ok": ok, "version": JSON_VERSION, **payload}, ensure_ascii=False, indent=2))
+    """Print the JSON envelope on one line; Chinese stays readable, NaN/inf are never bare."""
+    click.echo(json.dumps({"ok": ok, "version": JSON_VERSION, **payload}, ensure_ascii=False))
 
 
 def error_line(message: str) -> None:
@@ -93,29 +92,73 @@ def outcome_text(exp: Experiment) -> str:
 
 
 # --- tables ------------------------------------------------------------------------
+# A small renderer of our own: rich drew the same 100-row list in ~200 ms, more than the
+# whole command otherwise takes, and `list` runs in tight loops.
 
 
-def _console():
-    from rich.console import Console
+def text_width(text: str) -> int:
+    """Terminal cells a string takes: Chinese and other wide characters take two."""
+    if text.isascii():
+        return len(text)
+    from unicodedata import combining, east_asian_width
 
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "0") or 0) or 200
-    return Console(highlight=False, width=width, soft_wrap=False, emoji=False, markup=False)
-
-
-def _rich_status(status: Status):
-    from rich.text import Text
-
-    return Text(status.value, style=STATUS_COLOURS[status])
+    return sum(0 if combining(ch) else 2 if east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _table(*columns: str, widths: dict | None = None):
-    from rich import box
-    from rich.table import Table
+def truncate(text: str, width: int) -> str:
+    """Cut to at most `width` cells, ending in … when cut; one line only."""
+    text = " ".join(text.split()) if ("\n" in text or "\t" in text) else text
+    if text_width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        cells = text_width(ch)
+        if used + cells > width - 1:
+            break
+        out.append(ch)
+        used += cells
+    return "".join(out) + "…"
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold")
-    for name in columns:
-        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=(widths or {}).get(name))
-    return table
+
+def render_table(headers: list[str], rows: list[list], *, max_widths: dict | None = None,
+                 colours: dict | None = None, fit: bool = True) -> str:
+    """Align `rows` under `headers`; cells are text, or (text, colour) pairs.
+
+    Columns named in `max_widths` are truncated to that many cells, and on a terminal the
+    widest of them shrink further until the table fits its width.
+    """
+    max_widths = dict(max_widths or {})
+    cells = [[c if isinstance(c, tuple) else (str(c), None) for c in row] for row in rows]
+    widths = [max([text_width(h)] + [text_width(row[i][0]) for row in cells]) for i, h in enumerate(headers)]
+    for i, header in enumerate(headers):
+        if header in max_widths:
+            widths[i] = min(widths[i], max(max_widths[header], text_width(header)))
+    if fit and sys.stdout.isatty():
+        import shutil
+
+        room = shutil.get_terminal_size().columns - 2 * (len(headers) - 1)
+        shrinkable = [i for i, h in enumerate(headers) if h in max_widths]
+        while sum(widths) > room and shrinkable:
+            widest = max(shrinkable, key=lambda i: widths[i])
+            if widths[widest] <= 8:
+                break
+            widths[widest] -= 1
+    last = len(headers) - 1
+
+    def line(row) -> str:
+        parts = []
+        for i, (text, style) in enumerate(row):
+            text = truncate(text, widths[i])
+            padded = text if i == last else text + " " * (widths[i] - text_width(text))
+            parts.append(click.style(padded, **style) if style else padded)
+        return "  ".join(parts).rstrip()
+
+    header = [(h, {"bold": True}) for h in headers]
+    return "\n".join([line(header)] + [line([(t, {"fg": c} if c else None) for t, c in row]) for row in cells])
+
+
+def _status_cell(status: Status) -> tuple[str, str]:
+    return status.value, STATUS_COLOURS[status]
 
 
 def print_experiments(experiments: list[Experiment], *, total: int, empty: str) -> None:
@@ -123,27 +166,21 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str) 
     if not experiments:
         click.echo(empty)
         return
-    table = _table("ID", "STATUS", "NAME", "TASK", "MODEL", "MACHINE", "CREATED", "METRICS", "OUTCOME",
-                   widths={"NAME": 32, "TASK": 20, "MODEL": 20, "METRICS": 36, "OUTCOME": 48})
-    for exp in experiments:
-        table.add_row(
-            exp.id, _rich_status(exp.status), exp.name, exp.task or "", exp.model or "", exp.machine or "",
-            relative_time(exp.created), pairs_text(exp.metrics), outcome_text(exp),
-        )
-    _console().print(table)
+    rows = [
+        [exp.id, _status_cell(exp.status), exp.name, exp.task or "", exp.model or "", exp.machine or "",
+         relative_time(exp.created), pairs_text(exp.metrics), outcome_text(exp)]
+        for exp in experiments
+    ]
+    headers = ["ID", "STATUS", "NAME", "TASK", "MODEL", "MACHINE", "CREATED", "METRICS", "OUTCOME"]
+    click.echo(render_table(headers, rows, max_widths={"NAME": 32, "TASK": 20, "MODEL": 20, "METRICS": 36,
+                                                      "OUTCOME": 60}))
     if total > len(experiments):
         click.echo(f"showing {len(experiments)} of {total}; --limit 0 shows all", err=True)
 
 
 def print_experiment(exp: Experiment) -> None:
-    """`show`: one experiment whole."""
-    from rich.table import Table
-
-    console = _console()
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    console.print(f"{exp.id}  {exp.name}  ", _rich_status(exp.status), sep="")
+    """`show`: one experiment whole, one field a line; params and metrics one per line."""
+    click.echo(f"{exp.id}  {click.style(exp.name, bold=True)}  {status_text(exp.status)}")
     rows = [
         ("task", exp.task), ("model", exp.model), ("machine", exp.machine), ("command", exp.command),
         ("tags", ", ".join(exp.tags)),
@@ -151,20 +188,22 @@ def print_experiment(exp: Experiment) -> None:
         ("duration", duration_text(exp.duration)),
         ("summary", exp.summary), ("failed_reason", exp.failed_reason),
     ]
-    for key, value in rows:
-        if value:
-            grid.add_row(key, str(value))
+    rows = [(key, str(value)) for key, value in rows if value]
     for key in ("params", "metrics"):
         values = getattr(exp, key)
-        grid.add_row(key, "\n".join(f"{k} = {value_text(v)}" for k, v in values.items()) if values else "—")
+        rows += [(key, f"{k} = {value_text(v)}") for k, v in values.items()] or [(key, "—")]
     for old in exp.history:
-        text = f"{old['status']} (replaced {relative_time(old.get('replaced'))}) {pairs_text(old.get('metrics') or {})}"
         reason = old.get("failed_reason") or old.get("summary")
-        grid.add_row("earlier result", text + (f" · {reason}" if reason else ""))
-    grid.add_row("uuid", f"{exp.uuid}  rev {exp.rev}")
-    for key, value in exp.extra.items():
-        grid.add_row(key, value_text(value))
-    console.print(grid)
+        text = f"{old['status']} (replaced {relative_time(old.get('replaced'))}) {pairs_text(old.get('metrics') or {})}"
+        rows.append(("earlier result", text.rstrip() + (f" · {reason}" if reason else "")))
+    rows += [(key, value_text(value)) for key, value in exp.extra.items()]
+    rows.append(("uuid", f"{exp.uuid}  rev {exp.rev}"))
+    width = max(len(key) for key, _ in rows)
+    previous = None
+    for key, value in rows:
+        label = "" if key == previous else key
+        previous = key
+        click.echo(f"  {click.style(label.ljust(width), bold=True)}  {value}")
 
 
 def _when(text: str | None) -> str:
@@ -174,34 +213,27 @@ def _when(text: str | None) -> str:
 def print_comparison(comparison: dict, *, show_all: bool) -> None:
     """`compare`: experiments as columns, differing params first, best metric marked ★."""
     experiments: list[Experiment] = comparison["experiments"]
-    table = _table("", *(exp.id for exp in experiments))
-    table.columns[0].style = "bold"
-    for key in ("name", "status", "task", "model", "machine"):
-        cells = [_rich_status(e.status) if key == "status" else (getattr(e, key) or "") for e in experiments]
-        table.add_row(key, *cells)
-    table.add_row("duration", *(duration_text(e.duration) for e in experiments))
+    rows = [[key] + [getattr(e, key) or "" for e in experiments] for key in ("name", "task", "model", "machine")]
+    rows.insert(1, ["status"] + [_status_cell(e.status) for e in experiments])
+    durations = [duration_text(e.duration) for e in experiments]
+    if any(durations):
+        rows.append(["duration", *durations])
     differ, same = comparison["params"]["differ"], comparison["params"]["same"]
-    if differ:
-        table.add_section()
     for name, values in differ.items():
-        table.add_row(f"≠ params.{name}", *(_cell(values.get(e.id, _MISSING)) for e in experiments))
-    if same and show_all:
-        table.add_section()
-        for name, value in same.items():
-            table.add_row(f"params.{name}", *([value_text(value)] * len(experiments)))
-    if comparison["metrics"]:
-        table.add_section()
+        rows.append([f"≠ params.{name}"] + [_cell(values.get(e.id, _MISSING)) for e in experiments])
+    if show_all:
+        rows += [[f"params.{name}"] + [value_text(value)] * len(experiments) for name, value in same.items()]
     for name, metric in comparison["metrics"].items():
         cells = []
         for exp in experiments:
-            value = metric["values"].get(exp.id, _MISSING)
-            cells.append(_cell(value) + (" ★" if exp.id in metric["best"] else ""))
-        table.add_row(f"metrics.{name}", *cells)
+            text = _cell(metric["values"].get(exp.id, _MISSING))
+            cells.append((text + " ★", "green") if exp.id in metric["best"] else text)
+        rows.append([f"metrics.{name}", *cells])
     outcomes = [outcome_text(e) for e in experiments]
     if any(outcomes):
-        table.add_section()
-        table.add_row("outcome", *outcomes)
-    _console().print(table)
+        rows.append(["outcome", *outcomes])
+    headers = ["", *(exp.id for exp in experiments)]
+    click.echo(render_table(headers, rows, max_widths={exp.id: 40 for exp in experiments}))
     if same and not show_all:
         click.echo(f"{len(same)} identical param(s) hidden; --all shows them", err=True)
 

@@ -93,16 +93,20 @@ def test_the_index_follows_appends_from_other_writers_and_rebuilds_after_a_rewri
         assert store.get(1).status is Status.SUCCESS
 
 
-def test_an_in_place_edit_of_an_earlier_line_is_noticed(path):
+def test_an_in_place_edit_of_an_earlier_line_is_found_by_doctor_and_fixed(path):
     with open_store(str(path)) as store:
         store.add(name="before")
         store.add(name="second")
+    assert (path.parent / ".exp-cache" / "experiments.jsonl.sqlite3").exists()  # the writer built the index
     text = path.read_text(encoding="utf-8").replace('"before"', '"edited"')
-    with open(path, "r+", encoding="utf-8") as handle:  # same inode, same size
+    with open(path, "r+", encoding="utf-8") as handle:  # same inode, same size: an editor saving in place
         handle.write(text)
-    os.utime(path, ns=(1, 1))
     with open_store(str(path)) as store:
-        assert store.get(1).name == "edited"
+        report = store.doctor()
+        assert [p["kind"] for p in report["problems"]] == ["index_stale"]
+        assert store.doctor(fix=True)["healthy"]
+    with open_store(str(path)) as store:
+        assert store.get(1).name == "edited" and store.doctor()["problems"] == []
 
 
 def test_a_torn_line_is_skipped_with_a_warning_and_quarantined_by_doctor(path):

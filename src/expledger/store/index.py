@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreError
-from ..models import Experiment, id_number
+from ..models import Experiment, fingerprint, id_number, read_identity
 from .base import Search
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
 _COLUMNS = ("status", "task", "model", "machine")
 _SCHEMA = """
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS exp(
     status TEXT, task TEXT, model TEXT, machine TEXT, fingerprint TEXT,
     line INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS exp_id ON exp(id);
-CREATE INDEX IF NOT EXISTS exp_num ON exp(num);
+CREATE INDEX IF NOT EXISTS exp_num ON exp(num, id);
 CREATE INDEX IF NOT EXISTS exp_status ON exp(status, task);
 CREATE INDEX IF NOT EXISTS exp_fingerprint ON exp(fingerprint);
 CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error TEXT);
@@ -57,15 +57,22 @@ class LedgerIndex:
 
     # --- keeping up with the log -------------------------------------------------------
 
-    def sync(self) -> None:
-        """Read what was appended since the last sync; rebuild if the file changed otherwise."""
+    def sync(self, *, create: bool = False) -> None:
+        """Read what was appended since the last sync; rebuild if the file was replaced or cut.
+
+        Appends are found by size, replacement by inode, truncation and rewrites near the
+        end by the bytes before the read offset. An in-place edit of an earlier line is
+        not seen here (that would mean reading the whole log each time): `exp doctor`
+        compares every record with the log and rebuilds the index on --fix.
+        `create` makes the index file even before the ledger exists (a writer is about to).
+        """
         try:
             stat = os.stat(self.ledger)
         except FileNotFoundError:
             stat = None
         except OSError as err:
             raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
-        db = self._connect(create=stat is not None)
+        db = self._connect(create=create or stat is not None)
         identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if stat else None
         if self._meta("identity") != identity:
             with db:
@@ -97,22 +104,26 @@ class LedgerIndex:
         except OSError as err:
             raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
-        rows, bad = [], []
+        latest: dict[str, tuple] = {}  # uuid -> (row fields, line number, raw line): the winner so far
+        bad = []
         position = offset
         progress = _Progress(len(complete)) if len(complete) > 20_000_000 else None
         for raw in complete.splitlines(keepends=True):
             lines += 1
             if raw.strip():
                 try:
-                    exp = Experiment.from_line(raw)
+                    data = json.loads(raw.decode())
+                    uuid, rev, status = read_identity(data)
                 except (ValueError, TypeError) as err:
                     bad.append((lines, position, str(err)[:200]))
                 else:
-                    rows.append(_row(exp, lines, raw))
+                    held = latest.get(uuid)
+                    if held is None or rev >= held[0][1] or rev == 0:
+                        latest[uuid] = ((uuid, rev, status.value), data, lines, raw)
             position += len(raw)
             if progress and lines % 20_000 == 0:
                 progress.show(position - offset)
-        db.executemany(_UPSERT, rows)
+        db.executemany(_UPSERT, [_row(*held) for held in latest.values()])
         db.executemany("INSERT OR REPLACE INTO bad VALUES (?,?,?)", bad)
         tail = (meta.get("tail", "").encode("latin-1") + complete)[-_TAIL:]
         offset += len(complete)
@@ -190,8 +201,9 @@ class LedgerIndex:
         row = self._db.execute("SELECT data FROM exp WHERE id = ? ORDER BY line LIMIT 1", (exp_id,)).fetchone()
         return Experiment.from_line(row[0]) if row else None
 
-    def count(self) -> int:
-        return self._db.execute("SELECT count(*) FROM exp").fetchone()[0]
+    def lines(self) -> dict[str, str]:
+        """uuid -> the line the index holds for it, for doctor to compare with the log."""
+        return dict(self._db.execute("SELECT uuid, data FROM exp"))
 
     def max_number(self) -> int:
         return self._db.execute("SELECT coalesce(max(num), 0) FROM exp").fetchone()[0]
@@ -201,7 +213,12 @@ class LedgerIndex:
         total = self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
         order = _order(search)
         limit = -1 if search.limit is None else search.limit
-        rows = self._db.execute(f"SELECT data FROM exp WHERE {where} ORDER BY {order} LIMIT ?", [*args, limit])
+        # Sort and cut on row ids first, so the sorter never carries whole records.
+        rows = self._db.execute(
+            f"SELECT data FROM exp WHERE rowid IN (SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ?)"
+            f" ORDER BY {order}",
+            [*args, limit],
+        )
         return [Experiment.from_line(data) for (data,) in rows], total
 
     def close(self) -> None:
@@ -210,20 +227,12 @@ class LedgerIndex:
             self._db = None
 
 
-def _row(exp: Experiment, line: int, raw: bytes) -> tuple:
-    return (
-        exp.uuid,
-        exp.id,
-        id_number(exp.id),
-        exp.rev,
-        exp.status.value,
-        exp.task,
-        exp.model,
-        exp.machine,
-        exp.fingerprint,
-        line,
-        raw.decode("utf-8", "replace"),
-    )
+def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
+    uuid, rev, status = identity
+    exp_id = data["id"]
+    task, model, params = data.get("task"), data.get("model"), data.get("params") or {}
+    return (uuid, exp_id, id_number(exp_id), rev, status, task, model, data.get("machine"),
+            fingerprint(task, model, params), line, raw.decode("utf-8", "replace"))
 
 
 def _version(db: sqlite3.Connection) -> int:
@@ -253,7 +262,7 @@ def _order(search: Search) -> str:
     path, descending = search.sort_key()
     direction = "DESC" if descending else "ASC"
     if path == ("id",):
-        return f"num IS NULL, num {direction}, id {direction}"
+        return f"num {direction}, id {direction}"  # walks the (num, id) index
     expr = "json_extract(data, '$" + "".join('."' + part.replace('"', '""') + '"' for part in path) + "')"
     return f"{expr} IS NULL, {expr} {direction}, num ASC"
 

@@ -20,7 +20,6 @@ import fcntl
 import os
 import sys
 import time
-import uuid as uuidlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,10 +49,12 @@ class JsonlStore(Store):
     # --- core ----------------------------------------------------------------------
 
     def _create(self, record: Experiment) -> Experiment:
+        import uuid
+
         with self._locked():
             number = self.index.max_number() + 1
             created = dataclasses.replace(
-                record, id=format_id(number), uuid=str(uuidlib.uuid4()), rev=1, updated=record.created
+                record, id=format_id(number), uuid=str(uuid.uuid4()), rev=1, updated=record.created
             )
             self._append(created.to_line())
         return created
@@ -111,7 +112,7 @@ class JsonlStore(Store):
                             f"the ledger {self.path} stayed locked by another process for {LOCK_TIMEOUT:.0f} s"
                         ) from None
                     time.sleep(0.002)
-            self.index.sync()
+            self.index.sync(create=True)
             yield
             self.index.sync()
             self._synced = True

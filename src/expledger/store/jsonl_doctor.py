@@ -27,6 +27,7 @@ def check(store, *, fix: bool) -> dict:
     keep: list[bytes] = []
     quarantine: list[bytes] = []
     current: dict[str, Experiment] = {}
+    winners: dict[str, str] = {}  # uuid -> the line that holds its current state
     for number, raw in enumerate(data.splitlines(keepends=True), 1):
         if not raw.strip():
             continue
@@ -42,6 +43,7 @@ def check(store, *, fix: bool) -> dict:
         old = current.get(exp.uuid)
         if old is None or exp.rev >= old.rev or exp.rev == 0:
             current[exp.uuid] = exp
+            winners[exp.uuid] = raw.decode("utf-8", "replace")
     owners: dict[str, list[Experiment]] = {}
     for exp in current.values():
         owners.setdefault(exp.id, []).append(exp)
@@ -62,10 +64,9 @@ def check(store, *, fix: bool) -> dict:
             if problem["kind"] == "unreadable":
                 problem["fixed"] = True
     store.index.sync()
-    indexed = store.index.count()
-    if indexed != len(current) and not (fix and quarantine):
-        problems.append(_problem("index_stale", f"the index holds {indexed} experiments, the log {len(current)}",
-                                 fixable=True))
+    if store.index.lines() != winners and not (fix and quarantine):
+        problems.append(_problem("index_stale", "the index disagrees with the log (was an earlier line edited "
+                                 "in place?); it is rebuilt from the log on --fix", fixable=True))
         if fix:
             store.index.rebuild()
             problems[-1]["fixed"] = True

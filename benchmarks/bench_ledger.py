@@ -1,0 +1,119 @@
+"""How fast the CLI answers on a large JSONL ledger, in fresh processes.
+
+Builds a ledger of N experiments with three lifecycle lines each (added, started,
+result), then times, as a user would see them:
+  - bare Python start-up (`python -c pass`), the floor for any CLI;
+  - the first command after the ledger appeared (it builds the index);
+  - `exp list --status success --task T`, `exp show ID`, `exp add`, `exp result`.
+Each figure is the median of several runs. Usage:
+
+    python benchmarks/bench_ledger.py [--experiments 100000] [--repeat 7] [--fresh-venv]
+
+With --fresh-venv it installs expledger into a new virtual environment first and times
+that, as a user's clean install would run; otherwise it uses the running interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+TASKS = ["asr", "layer-analysis", "translation", "probing", "distillation"]
+MODELS = ["whisper-base", "whisper-large", "wav2vec2", "hubert", "t5-small"]
+
+
+def build_ledger(path: Path, count: int) -> None:
+    """Write `count` experiments as the CLI would: a queued, a running and a result line each."""
+    rng = random.Random(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        for n in range(1, count + 1):
+            base = {
+                "id": f"EXP-{n:03d}", "name": f"run {n}", "task": rng.choice(TASKS), "model": rng.choice(MODELS),
+                "params": {"lr": rng.choice([1e-4, 3e-4, 1e-3]), "layers": rng.randint(2, 24), "seed": n % 5},
+                "command": f"python3 train.py --seed {n % 5}", "machine": rng.choice(["lab", "mac"]),
+                "status": "QUEUED", "created": "2026-01-01T00:00:00.000+00:00", "started": None,
+                "completed": None, "metrics": {}, "summary": None, "failed_reason": None, "tags": ["bench"],
+                "uuid": str(uuid.UUID(int=rng.getrandbits(128))), "rev": 1,
+                "updated": "2026-01-01T00:00:00.000+00:00", "history": [], "v": 1,
+            }
+            out.write(json.dumps(base, ensure_ascii=False) + "\n")
+            running = dict(base, status="RUNNING", started="2026-01-01T00:01:00.000+00:00", rev=2)
+            out.write(json.dumps(running, ensure_ascii=False) + "\n")
+            failed = rng.random() < 0.2
+            done = dict(running, rev=3, completed="2026-01-01T01:00:00.000+00:00",
+                        status="FAILED" if failed else "SUCCESS",
+                        metrics={} if failed else {"accuracy": round(rng.random(), 4), "loss": round(rng.random(), 4)},
+                        summary="CUDA out of memory" if failed else "fine",
+                        failed_reason="CUDA out of memory" if failed else None)
+            out.write(json.dumps(done, ensure_ascii=False) + "\n")
+
+
+def fresh_venv(folder: Path) -> str:
+    """A new virtual environment with this checkout installed; its python's path."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([python, "-m", "pip", "install", "-q", str(repo)], check=True)
+    return python
+
+
+def timed(argv: list[str], env: dict, cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr}")
+    return elapsed
+
+
+def median_ms(argv, env, cwd, repeat) -> float:
+    return statistics.median(timed(argv, env, cwd) for _ in range(repeat)) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiments", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--fresh-venv", action="store_true", help="time a clean install in a new venv")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        python = fresh_venv(work / "venv") if args.fresh_venv else sys.executable
+        print(f"python: {python}")
+        exp = [python, "-m", "expledger"]
+        ledger = work / "memory/experiments/experiments.jsonl"
+        build_ledger(ledger, args.experiments)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EXP_")}
+        size_mb = ledger.stat().st_size / 1e6
+        print(f"ledger: {args.experiments:,} experiments, {3 * args.experiments:,} lines, {size_mb:.0f} MB")
+        rows = [("bare python start-up", median_ms([python, "-c", "pass"], env, work, args.repeat))]
+        rows.append(("first read: index built from the log", timed(exp + ["list", "--limit", "1"], env, work) * 1000))
+        middle = f"EXP-{args.experiments // 2:03d}"
+        for label, argv in [
+            ("exp list --status success --task asr", ["list", "--status", "success", "--task", "asr"]),
+            ("exp list (newest 100)", ["list"]),
+            (f"exp show {middle}", ["show", middle]),
+            ("exp list --json --status failed --limit 0", ["list", "--json", "--status", "failed", "--limit", "0"]),
+        ]:
+            rows.append((label, median_ms(exp + argv, env, work, args.repeat)))
+        add = ["add", "--name", "bench", "--task", "asr", "--model", "hubert", "--params", '{"lr": 0.1}']
+        rows.append(("exp add", median_ms(exp + add, env, work, args.repeat)))
+        rows.append(("exp result", median_ms(exp + ["result", middle, "--status", "success", "--force"],
+                                             env, work, args.repeat)))
+        width = max(len(label) for label, _ in rows)
+        for label, ms in rows:
+            print(f"{label:<{width}}  {ms:8.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
