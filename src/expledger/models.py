@@ -114,9 +114,11 @@ def canonical(value):
     """A value in one normal form, so equal configs compare equal: 1e-3 == 0.001, 2.0 == 2."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
             return int(value)
+        return value if math.isfinite(value) else _json_safe(value)
+    if isinstance(value, int):
         return value
     if isinstance(value, dict):
         return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
@@ -127,7 +129,7 @@ def canonical(value):
 
 def fingerprint(task: str | None, model: str | None, params: dict) -> str:
     """A short hash of task + model + canonical params: the same config has the same print."""
-    text = json.dumps([task, model, canonical(_json_safe(params))], ensure_ascii=False, sort_keys=True)
+    text = json.dumps([task, model, canonical(params)], ensure_ascii=False)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,112 @@
+"""What people and scripts read: aligned tables (Chinese included) and the JSON schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from expledger import output
+from expledger.output import text_width
+
+
+def _add(exp, *args):
+    result = exp("add", *args)
+    assert result.code == 0, result.err
+    return result
+
+
+def test_list_aligns_columns_with_chinese_names_and_truncates_long_fields(exp):
+    _add(exp, "--name", "邏輯透鏡實驗", "--task", "層分析")
+    _add(exp, "--name", "plain", "--task", "asr")
+    exp("result", "1", "--status", "failed", "--reason", "原因" * 60)
+    lines = exp("list").out.splitlines()
+    header = lines[0]
+    task_column = text_width(header[: header.index("TASK")])
+    for line in lines[1:]:
+        name_end = line.index("層分析") if "層分析" in line else line.index("asr")
+        assert text_width(line[:name_end]) == task_column
+    assert lines[2].endswith("…") and text_width(lines[2]) < 200
+    assert "\x1b[" not in "\n".join(lines)  # no colour codes when not on a terminal
+
+
+def test_text_width_counts_wide_characters_twice():
+    assert text_width("abc") == 3
+    assert text_width("聲學") == 4
+    assert text_width("é") == 1
+    assert text_width(output.truncate("聲學聲學聲學", 7)) <= 7
+
+
+def test_relative_times_read_naturally():
+    now = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
+    ago = lambda **kw: output.relative_time((now - timedelta(**kw)).isoformat(), now=now)
+    assert [ago(seconds=5), ago(minutes=3), ago(hours=2), ago(days=4)] == ["5s ago", "3m ago", "2h ago", "4d ago"]
+    assert ago(days=60) == "2025-11-11"
+
+
+def test_list_json_has_the_documented_envelope(exp):
+    _add(exp, "--name", "a", "--params", '{"lr": 0.1}', "--tag", "x,y")
+    _add(exp, "--name", "b")
+    body = json.loads(exp("list", "--json", "--limit", "1").out)
+    assert body["ok"] is True and body["version"] == 1
+    assert body["total"] == 2 and body["truncated"] is True
+    record = body["experiments"][0]
+    assert record["id"] == "EXP-002"
+    assert list(record)[:15] == ["id", "name", "task", "model", "params", "command", "machine", "status", "created",
+                                 "started", "completed", "metrics", "summary", "failed_reason", "tags"]
+    first = json.loads(exp("show", "1", "--json").out)["experiment"]
+    assert first["tags"] == ["x", "y"] and first["machine"] == "testbox"
+
+
+def test_add_warns_about_a_config_tried_before_and_json_lists_it(exp):
+    _add(exp, "--name", "a", "--task", "t", "--model", "m", "--params", '{"lr": 1e-3, "bs": 8}')
+    exp("result", "1", "--status", "failed", "--summary", "diverged at step 300")
+    again = _add(exp, "--name", "b", "--task", "t", "--model", "m", "--params", '{"bs": 8.0, "lr": 0.001}')
+    assert "tried before" in again.err and "EXP-001" in again.err and "diverged at step 300" in again.err
+    body = json.loads(exp("add", "--name", "c", "--task", "t", "--model", "m", "--params",
+                          '{"lr": 0.001, "bs": 8}', "--json").out)
+    assert [s["id"] for s in body["similar"]] == ["EXP-001", "EXP-002"]
+    fresh = _add(exp, "--name", "d", "--task", "t", "--model", "m", "--params", '{"lr": 0.01, "bs": 8}')
+    assert fresh.err == ""
+
+
+def test_compare_puts_differing_params_first_and_marks_the_best(exp):
+    _add(exp, "--name", "a", "--params", '{"lr": 0.1, "bs": 8}')
+    _add(exp, "--name", "b", "--params", '{"lr": 0.01, "bs": 8}')
+    exp("result", "1", "--status", "success", "--metrics", '{"acc": 0.9, "loss": 0.2}')
+    exp("result", "2", "--status", "success", "--metrics", '{"acc": 0.8, "loss": 0.1}')
+    result = exp("compare", "EXP-001", "exp-2")
+    rows = {line.split()[0]: line for line in result.out.splitlines() if line.strip()}
+    assert "params.bs" not in result.out and "1 identical param" in result.err
+    assert "0.9 ★" in rows["metrics.acc"] and "0.8 ★" not in rows["metrics.acc"]
+    assert "0.1 ★" in rows["metrics.loss"]  # loss: lower is better
+    assert result.out.index("params.lr") < result.out.index("metrics.acc")
+    body = json.loads(exp("compare", "1", "2", "--json").out)
+    assert body["params"] == {"differ": {"lr": {"EXP-001": 0.1, "EXP-002": 0.01}}, "same": {"bs": 8}}
+    assert body["metrics"]["loss"] == {"values": {"EXP-001": 0.2, "EXP-002": 0.1}, "best": ["EXP-002"],
+                                       "higher_is_better": False}
+    assert "params.bs" in exp("compare", "1", "2", "--all").out
+
+
+def test_show_gives_every_field_and_earlier_results(exp):
+    _add(exp, "--name", "語音", "--task", "asr", "--command", "python3 train.py", "--params", '{"lr": 0.1}')
+    exp("result", "1", "--status", "success", "--metrics", '{"wer": 0.12}')
+    exp("result", "1", "--status", "failed", "--reason", "test set leaked", "--force")
+    out = exp("show", "exp-1").out
+    for text in ("EXP-001", "語音", "FAILED", "python3 train.py", "lr = 0.1", "test set leaked",
+                 "earlier result", "SUCCESS", "wer=0.12", "rev 3"):
+        assert text in out
+
+
+def test_queue_and_list_say_so_when_empty(exp):
+    assert exp("queue").out.strip() == "the queue is empty"
+    assert exp("list").out.strip() == "no experiments match"
+    assert json.loads(exp("queue", "--json").out)["experiments"] == []
+
+
+def test_doctor_names_the_store_and_where_it_came_from(exp, ledger):
+    _add(exp, "--name", "a")
+    result = exp("doctor")
+    assert result.code == 0
+    assert f"store: {ledger}" in result.out and "nearest ledger" in result.out and "no problems" in result.out
+    report = json.loads(exp("doctor", "--json").out)["report"]
+    assert report["experiments"] == 1 and report["healthy"] is True
