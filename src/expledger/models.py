@@ -194,8 +194,16 @@ class Experiment:
         return _json_safe(out)
 
     def to_line(self) -> bytes:
-        """One complete JSONL line, UTF-8 as text (Chinese stays readable)."""
-        return (json.dumps(self.to_dict(), ensure_ascii=False) + "\n").encode()
+        """One complete JSONL line, UTF-8 as text (Chinese stays readable).
+
+        The three characters that `str.splitlines()` takes for line breaks but JSON does
+        not escape are escaped, so no reader ever sees one record as two lines.
+        """
+        text = json.dumps(self.to_dict(), ensure_ascii=False)
+        for char, escaped in _LINE_BREAKS:
+            if char in text:
+                text = text.replace(char, escaped)
+        return (text + "\n").encode()
 
     @classmethod
     def from_dict(cls, data: dict) -> Experiment:
@@ -222,6 +230,7 @@ class Experiment:
         return cls.from_dict(json.loads(line))
 
 
+_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "extra")
 _FIELD_SET = frozenset(_FIELDS)
 

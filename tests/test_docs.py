@@ -1,0 +1,30 @@
+"""Every command explains itself and is documented where users look."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from expledger.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = sorted(cli.commands)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_a_summary_an_example_and_json(name):
+    command = cli.commands[name]
+    assert command.help and "Example" in command.help
+    assert "--json" in {opt for param in command.params for opt in param.opts}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_is_in_the_readme_and_the_skill(name):
+    for doc in ("README.md", "skills/experiment-manager/SKILL.md"):
+        assert f"`{name}" in (REPO / doc).read_text(encoding="utf-8"), f"{name} missing from {doc}"
+
+
+def test_help_works_with_the_short_flag(exp):
+    result = exp("list", "-h")
+    assert result.code == 0 and "--status" in result.out
