@@ -61,6 +61,8 @@ def test_a_seed_ledger_is_read_and_continued(path):
     assert naive["EXP-003"]["status"] == "QUEUED"
     with open_store(str(path)) as store:  # and our update of a seed record is the current state
         assert store.get(2).status is Status.FAILED and store.get(2).tags == ["large"]
+        assert [e.id for e in store.search(where="status = success and tags has large or id = 2")[0]] == ["EXP-002"]
+        assert store.doctor()["problems"] == []
 
 
 def test_every_write_is_one_appended_line_and_earlier_lines_never_change(path):

@@ -32,6 +32,7 @@ class Search:
         task, model, machine: keep exact matches (None: any).
         tags: keep experiments carrying every one of these tags.
         fingerprint: keep the same task + model + canonical params.
+        where: a `--where` expression (text, or an AST from expledger.query.parse).
         sort: a field, `params.X` or `metrics.X`; a leading `-` sorts descending; missing last.
         limit: at most this many (None: all).
     """
@@ -42,6 +43,7 @@ class Search:
     machine: str | None = None
     tags: tuple = ()
     fingerprint: str | None = None
+    where: object = None
     sort: str = "-id"
     limit: int | None = None
 
@@ -144,6 +146,10 @@ class Store(ABC):
     def search(self, search: Search | None = None, **criteria) -> tuple[list[Experiment], int]:
         """Experiments matching a Search (or its fields as keywords), and the total count."""
         search = search or Search(**criteria)
+        if isinstance(search.where, str):
+            from ..query import parse
+
+            search = dataclasses.replace(search, where=parse(search.where))
         search.sort_key()  # validate before any backend work
         if search.limit is not None and search.limit < 0:
             raise BadInput("--limit must be 0 (all) or a positive number")

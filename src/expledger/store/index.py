@@ -17,12 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreError
-from ..models import Experiment, fingerprint, id_number, read_identity
+from ..models import FORMAT_VERSION, Experiment, fingerprint, id_number, read_identity
 from .base import Search
+from .sql import Compiler, SQLiteDialect, regexp
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
-_COLUMNS = ("status", "task", "model", "machine")
+_COMPILER = Compiler(SQLiteDialect(), columns={
+    "status": "status", "task": "task", "model": "model", "machine": "machine",
+    "fingerprint": "fingerprint", "id": "id", "id_number": "num",
+})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS exp(
@@ -192,6 +196,7 @@ class LedgerIndex:
         if db is None:
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             db.executescript(_SCHEMA)
+        db.create_function("regexp", 2, regexp, deterministic=True)
         self._db = db
         return db
 
@@ -209,15 +214,15 @@ class LedgerIndex:
         return self._db.execute("SELECT coalesce(max(num), 0) FROM exp").fetchone()[0]
 
     def search(self, search: Search) -> tuple[list[Experiment], int]:
-        where, args = _where(search)
+        where, args = _COMPILER.where(search)
         total = self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
-        order = _order(search)
+        order, order_args = _COMPILER.order(search)
         limit = -1 if search.limit is None else search.limit
         # Sort and cut on row ids first, so the sorter never carries whole records.
         rows = self._db.execute(
             f"SELECT data FROM exp WHERE rowid IN (SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ?)"
             f" ORDER BY {order}",
-            [*args, limit],
+            [*args, *order_args, limit, *order_args],
         )
         return [Experiment.from_line(data) for (data,) in rows], total
 
@@ -227,8 +232,18 @@ class LedgerIndex:
             self._db = None
 
 
+def indexed_form(data: dict, raw: bytes) -> tuple[dict, bytes]:
+    """A line as the index keeps it: another tool's line (no `v`) in our own normal form,
+    so queries see status words upper-case, tags as a list and a uuid on every record."""
+    if data.get("v") == FORMAT_VERSION:
+        return data, raw
+    raw = Experiment.from_dict(data).to_line()
+    return json.loads(raw), raw
+
+
 def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
     uuid, rev, status = identity
+    data, raw = indexed_form(data, raw)
     exp_id = data["id"]
     task, model, params = data.get("task"), data.get("model"), data.get("params") or {}
     return (uuid, exp_id, id_number(exp_id), rev, status, task, model, data.get("machine"),
@@ -237,34 +252,6 @@ def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
 
 def _version(db: sqlite3.Connection) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
-
-
-def _where(search: Search) -> tuple[str, list]:
-    clauses, args = ["1"], []
-    if search.status:
-        clauses.append(f"status IN ({','.join('?' * len(search.status))})")
-        args += [getattr(s, "value", s) for s in search.status]
-    for column in _COLUMNS[1:]:
-        value = getattr(search, column)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    for tag in search.tags:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(exp.data, '$.tags') WHERE value = ?)")
-        args.append(tag)
-    if search.fingerprint:
-        clauses.append("fingerprint = ?")
-        args.append(search.fingerprint)
-    return " AND ".join(clauses), args
-
-
-def _order(search: Search) -> str:
-    path, descending = search.sort_key()
-    direction = "DESC" if descending else "ASC"
-    if path == ("id",):
-        return f"num {direction}, id {direction}"  # walks the (num, id) index
-    expr = "json_extract(data, '$" + "".join('."' + part.replace('"', '""') + '"' for part in path) + "')"
-    return f"{expr} IS NULL, {expr} {direction}, num ASC"
 
 
 class _Progress:

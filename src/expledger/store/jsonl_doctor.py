@@ -8,17 +8,19 @@ ledger is rewritten without them; every readable line stays, in order.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from ..models import Experiment, Status
+from .index import indexed_form
 
 
 def check(store, *, fix: bool) -> dict:
     """Verify (and with fix, repair) the ledger of a JsonlStore; returns the report."""
     try:
-        data = store.path.read_bytes()
+        content = store.path.read_bytes()
     except FileNotFoundError:
-        data = b""
+        content = b""
     except OSError as err:
         from ..errors import StoreError
 
@@ -28,13 +30,14 @@ def check(store, *, fix: bool) -> dict:
     quarantine: list[bytes] = []
     current: dict[str, Experiment] = {}
     winners: dict[str, str] = {}  # uuid -> the line that holds its current state
-    for number, raw in enumerate(data.splitlines(keepends=True), 1):
+    for number, raw in enumerate(content.splitlines(keepends=True), 1):
         if not raw.strip():
             continue
         try:
             if not raw.endswith(b"\n"):
                 raise ValueError("the line is cut off (a write did not finish)")
-            exp = Experiment.from_line(raw)
+            data = json.loads(raw)
+            exp = Experiment.from_dict(data)
         except (ValueError, TypeError) as err:
             problems.append(_problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
             quarantine.append(raw)
@@ -43,7 +46,7 @@ def check(store, *, fix: bool) -> dict:
         old = current.get(exp.uuid)
         if old is None or exp.rev >= old.rev or exp.rev == 0:
             current[exp.uuid] = exp
-            winners[exp.uuid] = raw.decode("utf-8", "replace")
+            winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
     owners: dict[str, list[Experiment]] = {}
     for exp in current.values():
         owners.setdefault(exp.id, []).append(exp)
@@ -73,7 +76,7 @@ def check(store, *, fix: bool) -> dict:
     return {
         "store": store.url,
         "path": str(store.path),
-        "lines": data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
+        "lines": content.count(b"\n") + (0 if content.endswith(b"\n") or not content else 1),
         "experiments": len(current),
         "by_status": dict(Counter(exp.status.value for exp in current.values())),
         "problems": problems,

@@ -1,0 +1,310 @@
+"""The `--where` language: a real parser (no eval) from text to an AST, and back to text.
+
+    params.lr < 0.01 and metrics.accuracy >= 0.9
+    model ~ "whisper"            (case-insensitive regular expression search)
+    tags has "baseline"          (a list holds the value; an object has the key)
+    status in (success, failed)
+    params.warmup exists         not (task = asr or metrics.wer > 0.2)
+
+Semantics, the same in every backend: numbers compare as numbers (1e-3 equals 0.001),
+strings as strings (a bare word is a string), booleans only with = and !=; a missing field,
+or one of another type, never matches a comparison. `status` words are any case; `id`
+takes any spelling of an ID and compares by number. Backends compile the AST (store/sql.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import BadInput
+
+TOP_FIELDS = ("id", "name", "task", "model", "command", "machine", "status", "created", "started",
+              "completed", "summary", "failed_reason", "tags", "uuid", "rev", "updated")
+NESTED_FIELDS = ("params", "metrics")
+KEYWORDS = {"and", "or", "not", "in", "has", "exists", "true", "false"}
+COMPARISONS = ("=", "!=", "<", "<=", ">", ">=", "~")
+
+
+@dataclass(frozen=True)
+class Compare:
+    path: tuple
+    op: str
+    value: object
+
+
+@dataclass(frozen=True)
+class In:
+    path: tuple
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Has:
+    path: tuple
+    value: object
+
+
+@dataclass(frozen=True)
+class Exists:
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    item: object
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple
+
+
+_SEGMENT = r"""(?:[\w\-/:@]+|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+_TOKENS = re.compile(
+    rf"""(?P<space>\s+)
+       |(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w.\-"']))
+       |(?P<word>{_SEGMENT}(?:\.{_SEGMENT})*)
+       |(?P<op><=|>=|!=|==|=|<|>|~)
+       |(?P<punct>[(),])""",
+    re.VERBOSE,
+)
+_QUOTED_PART = re.compile(_SEGMENT)
+_PLAIN = re.compile(r"[A-Za-z_][\w\-]*")
+
+
+@dataclass
+class _Token:
+    kind: str  # number, word, op, punct, end
+    text: str
+    column: int
+
+    @property
+    def keyword(self) -> str | None:
+        lowered = self.text.lower()
+        return lowered if self.kind == "word" and lowered in KEYWORDS else None
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens, position = [], 0
+    while position < len(text):
+        match = _TOKENS.match(text, position)
+        if not match:
+            char = text[position]
+            what = "an unclosed quote" if char in "\"'" else f"unexpected character {char!r}"
+            raise _error(f"{what} at column {position + 1}")
+        if match.lastgroup != "space":
+            tokens.append(_Token(match.lastgroup, match.group(), position + 1))
+        position = match.end()
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+def _error(message: str) -> BadInput:
+    return BadInput(f"--where: {message}")
+
+
+def _unquote(text: str) -> str:
+    if text[:1] in "\"'":
+        return re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in "\\\"'" else m.group(), text[1:-1])
+    return text
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = _tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.index]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def at_keyword(self, *words: str) -> bool:
+        return self.token.keyword in words
+
+    def parse(self):
+        if self.token.kind == "end":
+            raise _error("the expression is empty")
+        expr = self.parse_or()
+        if self.token.kind != "end":
+            raise _error(f"expected 'and', 'or' or the end, found {self.token.text!r} at column {self.token.column}")
+        return expr
+
+    def parse_or(self):
+        items = [self.parse_and()]
+        while self.at_keyword("or"):
+            self.take()
+            items.append(self.parse_and())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def parse_and(self):
+        items = [self.parse_not()]
+        while self.at_keyword("and"):
+            self.take()
+            items.append(self.parse_not())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def parse_not(self):
+        if self.at_keyword("not"):
+            self.take()
+            return Not(self.parse_not())
+        return self.parse_atom()
+
+    def parse_atom(self):
+        if self.token.text == "(" and self.token.kind == "punct":
+            self.take()
+            expr = self.parse_or()
+            self.expect(")", "to close the '('")
+            return expr
+        return self.parse_predicate()
+
+    def expect(self, text: str, why: str) -> None:
+        if self.token.text != text or self.token.kind != "punct":
+            raise _error(f"expected {text!r} {why} at column {self.token.column}")
+        self.take()
+
+    def parse_predicate(self):
+        token = self.take()
+        if token.kind != "word" or token.keyword:
+            found = f"{token.text!r}" if token.kind != "end" else "the end"
+            raise _error(f"expected a field (name, params.X, metrics.X, …), found {found} at column {token.column}")
+        path = _field(token)
+        after = self.token
+        if after.kind == "op":
+            self.take()
+            op = "=" if after.text == "==" else after.text
+            value_token = self.token
+            value = self.parse_value(path, after, normalise=op != "~")
+            if op == "~":
+                try:
+                    re.compile(str(value), re.IGNORECASE)
+                except re.error as err:
+                    raise _error(f"bad regular expression at column {value_token.column}: {err.msg}") from None
+            return Compare(path, op, value)
+        if self.at_keyword("in"):
+            self.take()
+            return In(path, self.parse_list(path))
+        if self.at_keyword("has"):
+            return Has(path, self.parse_value(path, self.take(), normalise=False))
+        if self.at_keyword("exists"):
+            self.take()
+            return Exists(path)
+        if self.at_keyword("not"):
+            self.take()
+            if self.at_keyword("in"):
+                self.take()
+                return Not(In(path, self.parse_list(path)))
+            if self.at_keyword("exists"):
+                self.take()
+                return Not(Exists(path))
+            raise _error(f"expected 'in' or 'exists' after 'not' at column {self.token.column}")
+        found = f"{after.text!r}" if after.kind != "end" else "the end"
+        raise _error(f"expected an operator (= != < <= > >= ~ in has exists) after {token.text!r}, "
+                     f"found {found} at column {after.column}")
+
+    def parse_list(self, path: tuple) -> tuple:
+        opening = self.token
+        self.expect("(", "after 'in'")
+        values = [self.parse_value(path, opening)]
+        while self.token.text == "," and self.token.kind == "punct":
+            comma = self.take()
+            values.append(self.parse_value(path, comma))
+        self.expect(")", "to close the list")
+        return tuple(values)
+
+    def parse_value(self, path: tuple, after: _Token, *, normalise: bool = True):
+        token = self.take()
+        if token.kind == "number":
+            value = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
+            if value in (float("inf"), float("-inf")):
+                raise _error(f"the number {token.text} is too large at column {token.column}")
+        elif token.kind == "word" and token.keyword in ("true", "false"):
+            value = token.keyword == "true"
+        elif token.kind == "word" and not token.keyword:
+            value = _unquote(token.text) if _QUOTED_PART.fullmatch(token.text) else token.text
+        else:
+            found = f"{token.text!r}" if token.kind != "end" else "the end"
+            raise _error(f"expected a value after {after.text!r} at column {token.column}, found {found}")
+        return _normalise(path, value, token) if normalise else value
+
+
+def _field(token: _Token) -> tuple:
+    parts = tuple(_unquote(part) for part in _QUOTED_PART.findall(token.text))
+    head = parts[0]
+    if (len(parts) == 1 and head in TOP_FIELDS) or (len(parts) >= 2 and head in NESTED_FIELDS):
+        if any(not part or '"' in part for part in parts):
+            raise _error(f"field names may not be empty or hold '\"' at column {token.column}")
+        return parts
+    hint = f"{', '.join(TOP_FIELDS)}, or params.NAME / metrics.NAME"
+    raise _error(f"unknown field {token.text!r} at column {token.column}: use {hint}")
+
+
+def _normalise(path: tuple, value, token: _Token):
+    """Status words in any case; IDs in any spelling (compared by number)."""
+    if path == ("status",) and isinstance(value, str):
+        from .models import Status
+
+        try:
+            return Status.parse(value).value
+        except BadInput:
+            valid = ", ".join(s.value.lower() for s in Status)
+            raise _error(f"unknown status {value!r} at column {token.column}: valid are {valid}") from None
+    if path == ("id",) and not isinstance(value, bool):
+        from .models import id_number
+
+        number = id_number(str(value)) if isinstance(value, str) else value
+        if number is None:
+            raise _error(f"not an experiment ID: {value!r} at column {token.column}")
+        return number
+    return value
+
+
+def parse(text: str):
+    """The AST of a `--where` expression; BadInput naming the column on a syntax error."""
+    return _Parser(text).parse()
+
+
+def to_text(expr) -> str:
+    """Print an AST so that `parse(to_text(e)) == e`."""
+    if isinstance(expr, Or):
+        return " or ".join(_wrap(item, Or) for item in expr.items)
+    if isinstance(expr, And):
+        return " and ".join(_wrap(item, (Or, And)) for item in expr.items)
+    if isinstance(expr, Not):
+        return "not " + _wrap(expr.item, (Or, And))
+    field = ".".join(part if _PLAIN.fullmatch(part) and part.lower() not in KEYWORDS else _quote(part)
+                     for part in expr.path)
+    if isinstance(expr, Compare):
+        return f"{field} {expr.op} {_literal(expr.value)}"
+    if isinstance(expr, In):
+        return f"{field} in ({', '.join(_literal(v) for v in expr.values)})"
+    if isinstance(expr, Has):
+        return f"{field} has {_literal(expr.value)}"
+    return f"{field} exists"
+
+
+def _wrap(expr, kinds) -> str:
+    text = to_text(expr)
+    return f"({text})" if isinstance(expr, kinds) else text
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return _quote(value)

@@ -1,0 +1,202 @@
+"""Compile a Search (filters, a `--where` AST, a sort) to SQL over JSON records.
+
+Both SQL backends keep each record's JSON in a `data` column beside a few plain columns;
+a Dialect says how to reach into that JSON. User input never becomes SQL text: values and
+JSON paths travel as bound parameters. Every predicate is wrapped so that a missing field
+gives false, never NULL, and `not` then means what it says.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+
+from ..errors import BadInput
+from ..query import And, Compare, Exists, Has, In, Not, Or
+from .base import Search
+
+
+class Dialect(ABC):
+    """How one database reaches into a record's JSON; `?` placeholders throughout.
+
+    Each method returns SQL and its parameters for one field path, e.g. ("params", "lr").
+    """
+
+    false = "0"
+
+    @abstractmethod
+    def kind(self, path: tuple) -> tuple[str, list]:
+        """The JSON type of a field: 'number', 'text', 'boolean', 'array', 'object', 'null', or NULL."""
+
+    @abstractmethod
+    def number(self, path: tuple) -> tuple[str, list]:
+        """The field as a number (only read where kind is 'number')."""
+
+    @abstractmethod
+    def text(self, path: tuple) -> tuple[str, list]:
+        """The field as text (only read where kind is 'text')."""
+
+    @abstractmethod
+    def boolean(self, path: tuple) -> tuple[str, list]:
+        """The field as something comparable with a bound True/False."""
+
+    @abstractmethod
+    def sortable(self, path: tuple) -> tuple[str, list]:
+        """The field as a sort key: numbers numerically, strings as text."""
+
+    @abstractmethod
+    def regex(self, text_sql: str) -> str:
+        """True when the bound pattern (first placeholder) is found in `text_sql`, any case."""
+
+    @abstractmethod
+    def has(self, path: tuple, value) -> tuple[str, list]:
+        """True when a list field holds `value`, or an object field has it as a key."""
+
+
+class SQLiteDialect(Dialect):
+    """SQLite's JSON1 functions over a `data` TEXT column; `regexp` is a Python function."""
+
+    def json_path(self, path: tuple) -> str:
+        return "$" + "".join(f'."{part}"' for part in path)
+
+    def kind(self, path):
+        return ("CASE json_type(data, ?) WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
+                "WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE json_type(data, ?) END",
+                [self.json_path(path)] * 2)
+
+    def number(self, path):
+        return "json_extract(data, ?)", [self.json_path(path)]
+
+    text = boolean = sortable = number
+
+    def regex(self, text_sql: str) -> str:
+        return f"regexp(?, {text_sql})"
+
+    def has(self, path, value):
+        element = _literal_kind(value)
+        return (
+            "EXISTS (SELECT 1 FROM json_each(data, ?) AS j WHERE "
+            "(json_type(data, ?) = 'array' AND j.value = ? AND "
+            "(CASE j.type WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
+            "WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE j.type END) = ?) "
+            "OR (json_type(data, ?) = 'object' AND j.key = ?))",
+            [self.json_path(path), self.json_path(path), _sql_value(value), element,
+             self.json_path(path), str(value)],
+        )
+
+
+def _literal_kind(value) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, (int, float)) else "text"
+
+
+def _sql_value(value):
+    return int(value) if isinstance(value, bool) else value
+
+
+class Compiler:
+    """Turns a Search into `WHERE` and `ORDER BY` clauses with their parameters.
+
+    `columns` maps top-level fields to plain columns (status, id number, …) where the
+    backend keeps them; everything else is read from the JSON.
+    """
+
+    def __init__(self, dialect: Dialect, *, columns: dict[str, str]):
+        self.dialect = dialect
+        self.columns = columns
+
+    def where(self, search: Search) -> tuple[str, list]:
+        clauses, args = ["1=1"], []
+
+        def add(sql: str, values: list) -> None:
+            clauses.append(sql)
+            args.extend(values)
+
+        if search.status:
+            add(f"{self.columns['status']} IN ({', '.join('?' * len(search.status))})",
+                [getattr(s, "value", s) for s in search.status])
+        for field in ("task", "model", "machine"):
+            value = getattr(search, field)
+            if value is not None:
+                add(f"{self.columns[field]} = ?", [value])
+        for tag in search.tags:
+            add(*self.predicate(Has(("tags",), tag)))
+        if search.fingerprint:
+            add(f"{self.columns['fingerprint']} = ?", [search.fingerprint])
+        if search.where is not None:
+            add(*self.predicate(search.where))
+        return " AND ".join(clauses), args
+
+    def predicate(self, expr) -> tuple[str, list]:
+        """SQL that is true exactly when the record matches `expr` (never NULL)."""
+        if isinstance(expr, (And, Or)):
+            parts = [self.predicate(item) for item in expr.items]
+            joiner = " AND " if isinstance(expr, And) else " OR "
+            return "(" + joiner.join(sql for sql, _ in parts) + ")", [a for _, args in parts for a in args]
+        if isinstance(expr, Not):
+            sql, args = self.predicate(expr.item)
+            return f"(NOT {sql})", args
+        sql, args = self._leaf(expr)
+        return f"coalesce(({sql}), {self.dialect.false})", args
+
+    def _leaf(self, expr) -> tuple[str, list]:
+        if isinstance(expr, In):
+            parts = [self._compare(expr.path, "=", value) for value in expr.values]
+            return "(" + " OR ".join(f"coalesce(({sql}), {self.dialect.false})" for sql, _ in parts) + ")", [
+                a for _, args in parts for a in args]
+        if isinstance(expr, Compare):
+            return self._compare(expr.path, expr.op, expr.value)
+        if isinstance(expr, Has):
+            return self.dialect.has(expr.path, expr.value)
+        if isinstance(expr, Exists):
+            kind, args = self.dialect.kind(expr.path)
+            return f"({kind}) NOT IN ('null')", args
+        raise BadInput(f"cannot compile {expr!r}")
+
+    def _compare(self, path: tuple, op: str, value) -> tuple[str, list]:
+        op_sql = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}.get(op)
+        if path == ("id",) and op != "~":
+            return f"{self.columns['id_number']} {op_sql} ?", [value]
+        if path == ("status",) and op != "~":
+            return f"{self.columns['status']} {op_sql} ?", [value]
+        kind, kind_args = self.dialect.kind(path)
+        if op == "~":
+            text, text_args = self.dialect.text(path)
+            return f"({kind}) = 'text' AND {self.dialect.regex(text)}", [*kind_args, str(value), *text_args]
+        if isinstance(value, bool):
+            if op not in ("=", "!="):
+                raise BadInput(f"--where: true and false compare only with = or != (in {'.'.join(path)} {op})")
+            field, field_args = self.dialect.boolean(path)
+            return f"({kind}) = 'boolean' AND {field} {op_sql} ?", [*kind_args, *field_args, _sql_value(value)]
+        if isinstance(value, (int, float)):
+            number, number_args = self.dialect.number(path)
+            return f"({kind}) = 'number' AND {number} {op_sql} ?", [*kind_args, *number_args, value]
+        text, text_args = self.dialect.text(path)
+        return f"({kind}) = 'text' AND {text} {op_sql} ?", [*kind_args, *text_args, value]
+
+    def order(self, search: Search) -> tuple[str, list]:
+        """ORDER BY for the search's sort: missing values last, then by ID."""
+        path, descending = search.sort_key()
+        direction = "DESC" if descending else "ASC"
+        number = self.columns["id_number"]
+        if path == ("id",):
+            return f"{number} {direction}, {self.columns['id']} {direction}", []
+        if path == ("status",):
+            return f"{self.columns['status']} {direction}, {number} ASC", []
+        expr, args = self.dialect.sortable(path)
+        return f"({expr}) IS NULL, {expr} {direction}, {number} ASC", [*args, *args]
+
+
+def regexp(pattern: str, text) -> bool:
+    """SQLite's missing REGEXP: a case-insensitive search, as `~` means everywhere."""
+    return text is not None and _compiled(pattern).search(text) is not None
+
+
+_PATTERNS: dict[str, re.Pattern] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern:
+    if pattern not in _PATTERNS:
+        _PATTERNS[pattern] = re.compile(pattern, re.IGNORECASE)
+    return _PATTERNS[pattern]
