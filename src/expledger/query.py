@@ -111,7 +111,8 @@ def _error(message: str) -> BadInput:
 
 def _unquote(text: str) -> str:
     if text[:1] in "\"'":
-        return re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in "\\\"'" else m.group(), text[1:-1])
+        return re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in "\\\"'" else m.group(), text[1:-1],
+                      flags=re.DOTALL)
     return text
 
 
@@ -180,6 +181,9 @@ class _Parser:
             raise _error(f"expected a field (name, params.X, metrics.X, …), found {found} at column {token.column}")
         path = _field(token)
         after = self.token
+        if path in {(name,) for name in NESTED_FIELDS} and not self.at_keyword("has", "exists", "not"):
+            raise _error(f"unknown field {token.text!r} at column {token.column}: "
+                         f"use {token.text}.NAME, or `{token.text} has NAME`")
         if after.kind == "op":
             self.take()
             op = "=" if after.text == "==" else after.text
@@ -241,7 +245,7 @@ class _Parser:
 def _field(token: _Token) -> tuple:
     parts = tuple(_unquote(part) for part in _QUOTED_PART.findall(token.text))
     head = parts[0]
-    if (len(parts) == 1 and head in TOP_FIELDS) or (len(parts) >= 2 and head in NESTED_FIELDS):
+    if (len(parts) == 1 and head in TOP_FIELDS) or head in NESTED_FIELDS:
         if any(not part or '"' in part for part in parts):
             raise _error(f"field names may not be empty or hold '\"' at column {token.column}")
         return parts

@@ -190,7 +190,7 @@ class Compiler:
 
 def regexp(pattern: str, text) -> bool:
     """SQLite's missing REGEXP: a case-insensitive search, as `~` means everywhere."""
-    return text is not None and _compiled(pattern).search(text) is not None
+    return isinstance(text, str) and _compiled(pattern).search(text) is not None
 
 
 _PATTERNS: dict[str, re.Pattern] = {}
