@@ -5,7 +5,7 @@ set -euo pipefail
 workspace=$(mktemp -d)
 cd "$workspace"
 echo "# workspace: $workspace"
-run() { echo; echo "\$ $*"; "$@"; }
+run() { echo; printf '$'; printf ' %q' "$@"; echo; "$@"; }
 
 run exp add --name "whisper logit lens" --task layer-analysis --model whisper-base \
     --params '{"layers": 6, "method": "logit_lens"}' --command "python3 whisper_logit_lens.py" --machine lab
@@ -21,11 +21,13 @@ run exp result EXP-002 --status success --metrics '{"accuracy": 0.912, "layers_i
 run exp result EXP-003 --status failed --summary "OOM on whisper-large, need gradient checkpointing"
 run exp add --name "whisper-large probe, again" --task layer-analysis --model whisper-large --params '{"layers": 32.0}'
 run exp list
-run exp list --status success --task layer-analysis --sort -metrics.accuracy
+run exp list --where 'params.layers < 10 and metrics.accuracy > 0.9' --columns id,name,params.method,metrics.accuracy
 run exp compare EXP-001 EXP-002
+run exp check --task layer-analysis --model whisper-large --params '{"layers": 32}'
 run exp queue
 run exp show EXP-003
+run exp export --format md
 run exp doctor
 echo
-echo "# the ledger itself: $workspace/memory/experiments/experiments.jsonl"
+echo "# the ledger itself (kept for you to explore: cd $workspace):"
 tail -n 2 memory/experiments/experiments.jsonl

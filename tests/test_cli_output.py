@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from expledger import output
 from expledger.output import text_width
@@ -77,13 +80,17 @@ def test_compare_puts_differing_params_first_and_marks_the_best(exp):
     result = exp("compare", "EXP-001", "exp-2")
     rows = {line.split()[0]: line for line in result.out.splitlines() if line.strip()}
     assert "params.bs" not in result.out and "1 identical param" in result.err
-    assert "0.9 ★" in rows["metrics.acc"] and "0.8 ★" not in rows["metrics.acc"]
-    assert "0.1 ★" in rows["metrics.loss"]  # loss: lower is better
+    assert "0.9 ★" in rows["metrics.acc"] and "0.8 (-0.1) ★" not in rows["metrics.acc"]
+    assert "0.1 (-0.1) ★" in rows["metrics.loss"] and "↓" in rows["metrics.loss"]  # loss: lower is better
     assert result.out.index("params.lr") < result.out.index("metrics.acc")
     body = json.loads(exp("compare", "1", "2", "--json").out)
     assert body["params"] == {"differ": {"lr": {"EXP-001": 0.1, "EXP-002": 0.01}}, "same": {"bs": 8}}
     assert body["metrics"]["loss"] == {"values": {"EXP-001": 0.2, "EXP-002": 0.1}, "best": ["EXP-002"],
-                                       "higher_is_better": False}
+                                       "higher_is_better": False, "delta": {"EXP-002": -0.1}}
+    assert body["baseline"] == "EXP-001"
+    flipped = json.loads(exp("compare", "1", "2", "--lower", "acc", "--baseline", "2", "--json").out)
+    assert flipped["metrics"]["acc"]["best"] == ["EXP-002"] and flipped["baseline"] == "EXP-002"
+    assert flipped["metrics"]["acc"]["delta"] == {"EXP-001": pytest.approx(0.1)}
     assert "params.bs" in exp("compare", "1", "2", "--all").out
 
 
@@ -110,3 +117,23 @@ def test_doctor_names_the_store_and_where_it_came_from(exp, ledger):
     assert f"store: {ledger}" in result.out and "nearest ledger" in result.out and "no problems" in result.out
     report = json.loads(exp("doctor", "--json").out)["report"]
     assert report["experiments"] == 1 and report["healthy"] is True
+
+
+def test_compare_by_query_and_nan_never_wins_or_breaks_json(exp):
+    for number, acc in enumerate(("0.7", "NaN", "0.9"), 1):
+        _add(exp, "--name", f"run {acc}", "--task", "asr")
+        assert exp("result", number, "--status", "success", "--metrics", f'{{"acc": {acc}}}').code == 0
+    body = json.loads(exp("compare", "--where", "task = asr", "--json").out)
+    assert len(body["experiments"]) == 3
+    assert body["metrics"]["acc"]["values"]["EXP-002"] == "NaN"  # strict JSON: no bare NaN
+    assert body["metrics"]["acc"]["best"] == ["EXP-003"]
+    ranked = json.loads(exp("list", "--sort", "-metrics.acc", "--json").out)["experiments"]
+    assert [e["id"] for e in ranked] == ["EXP-003", "EXP-001", "EXP-002"]  # numbers first, NaN after
+    assert math.isnan(float(ranked[2]["metrics"]["acc"]))
+
+
+def test_control_characters_in_user_text_are_shown_inert(exp):
+    _add(exp, "--name", "evil\x1b[31mred\nsecond line")
+    out = exp("list").out
+    assert "\x1b[" not in out and "evil\\x1b[31mred\\nsecond" in out
+    assert len(out.splitlines()) == 2

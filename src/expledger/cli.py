@@ -18,6 +18,7 @@ from .errors import BadInput, ExpledgerError
 from .models import Status, parse_json_object
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+SIMILAR_SHOWN = 10  # earlier runs of the same config that `add` names
 
 
 class StatusType(click.ParamType):
@@ -48,9 +49,9 @@ def common_options(func):
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (stable schema) instead of text.")
     @functools.wraps(func)
     def wrapper(*args, store_url=None, as_json=False, **kwargs):
-        ctx = click.get_current_context()
-        ctx.meta["store_url"] = store_url
-        ctx.meta["as_json"] = as_json
+        meta = click.get_current_context().meta  # shared with the group, which may have set them
+        meta["store_url"] = store_url or meta.get("store_url")
+        meta["as_json"] = as_json or meta.get("as_json", False)
         return func(*args, **kwargs)
 
     return wrapper
@@ -76,7 +77,10 @@ def json_mode() -> bool:
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="exp")
-def cli():
+@click.option("--store", "store_url", metavar="URL", help="Ledger to use, for any command.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for any command.")
+@click.pass_context
+def cli(ctx, store_url, as_json):
     """expledger: a local-first ledger of ML experiments.
 
     Register experiments, record what came out (metrics, summary, why it failed), find what
@@ -84,6 +88,7 @@ def cli():
     memory/experiments/experiments.jsonl (one JSON object a line) unless --store or
     EXP_STORE names another ledger.
     """
+    ctx.meta.update(store_url=store_url, as_json=as_json)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -111,15 +116,19 @@ def add(name, task, model, params_json, command, machine, tags, status):
     store = open_ledger()
     exp = store.add(name=name, task=task, model=model, params=params, command=command,
                     machine=resolve_machine(machine), tags=tags, status=status)
-    similar = store.tried_before(exp)
+    # A bare name is no config to compare: only warn when task, model or params say something.
+    similar = store.tried_before(exp) if (task or model or params) else []
     if json_mode():
-        output.emit_json({"experiment": exp.to_dict(), "similar": [s.to_dict() for s in similar]})
+        output.emit_json({"experiment": exp.to_dict(), "similar": [s.to_dict() for s in similar[:SIMILAR_SHOWN]],
+                          "similar_total": len(similar)})
         return
-    click.echo(f"{exp.id} {output.status_text(exp.status)}  {exp.name}")
+    click.echo(output.result_line(exp))
     if similar:
         output.warning_line("the same task, model and params were tried before:")
-        for other in similar:
-            click.echo(f"  {other.id}  {other.status.value:<9}  {output.outcome_text(other)}".rstrip(), err=True)
+        for other in similar[:SIMILAR_SHOWN]:
+            click.echo(f"  {output.result_line(other)}", err=True)
+        if len(similar) > SIMILAR_SHOWN:
+            click.echo(f"  … and {len(similar) - SIMILAR_SHOWN} more: exp list --where 'task = …'", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -175,9 +184,7 @@ def _report(exp) -> None:
     if json_mode():
         output.emit_json({"experiment": exp.to_dict()})
         return
-    line = f"{exp.id} {output.status_text(exp.status)}  {exp.name}"
-    detail = output.pairs_text(exp.metrics) if exp.status is Status.SUCCESS else output.outcome_text(exp)
-    click.echo(line + (f"  · {detail}" if detail else ""))
+    click.echo(output.result_line(exp))
 
 
 def _statuses(values) -> tuple:
@@ -191,33 +198,38 @@ def _statuses(values) -> tuple:
 @click.option("--model", help="Keep this model.")
 @click.option("--machine", help="Keep this machine.")
 @click.option("--tag", "tags", multiple=True, help="Keep experiments with this tag (repeat: all of them).")
+@click.option("--where", metavar="EXPR", help="A query, e.g. 'params.lr < 0.01 and metrics.acc >= 0.9'.")
 @click.option("--sort", default="-id", show_default=True,
               help="Field, params.X or metrics.X; prefix - for descending; missing values last.")
-@click.option("--limit", type=int, default=100, show_default=True, help="Show at most this many; 0 shows all.")
+@click.option("--limit", type=click.IntRange(0, 10**9), default=100, show_default=True,
+              help="Show at most this many; 0 shows all.")
+@click.option("--columns", metavar="A,B,…", help="Table columns: fields, params.X, metrics.X, outcome, duration.")
 @common_options
-def list_(statuses, task, model, machine, tags, sort, limit):
-    """List experiments, newest first, with filters.
+def list_(statuses, task, model, machine, tags, where, sort, limit, columns):
+    """List experiments, newest first, with filters and a query.
 
     \b
     Example:
       exp list --status success --task layer-analysis
-      exp list --sort -metrics.accuracy --limit 5
+      exp list --where 'params.lr < 0.001 and metrics.acc > 0.9' --sort -metrics.acc --limit 10
+      exp list --columns id,name,params.lr,metrics.acc
     """
     from .store import Search
 
+    shown = output.parse_columns(columns)
     search = Search(status=_statuses(statuses), task=task, model=model, machine=machine,
-                    tags=tuple(t for tag in tags for t in tag.split(",") if t), sort=sort,
+                    tags=tuple(t for tag in tags for t in tag.split(",") if t), where=where, sort=sort,
                     limit=None if limit == 0 else limit)
     found, total = open_ledger().search(search)
-    _print_list(found, total, empty="no experiments match")
+    _print_list(found, total, empty="no experiments match", columns=shown)
 
 
-def _print_list(found, total, *, empty) -> None:
+def _print_list(found, total, *, empty, columns=output.DEFAULT_COLUMNS) -> None:
     if json_mode():
         output.emit_json({"experiments": [e.to_dict() for e in found], "total": total,
                           "truncated": total > len(found)})
     else:
-        output.print_experiments(found, total=total, empty=empty)
+        output.print_experiments(found, total=total, empty=empty, columns=columns)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -237,23 +249,41 @@ def show(exp_id):
         output.print_experiment(exp)
 
 
+def _names(text: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (text or "").split(",") if part.strip())
+
+
 @cli.command(context_settings=CONTEXT)
-@click.argument("exp_ids", nargs=-1, metavar="ID ID [ID…]")
+@click.argument("exp_ids", nargs=-1, metavar="[ID…]")
+@click.option("--where", metavar="EXPR", help="Compare every experiment matching this query (with or without IDs).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="At most this many experiments from --where (newest first).")
+@click.option("--baseline", metavar="ID", help="Deltas against this experiment (default: the first).")
+@click.option("--lower", metavar="A,B", help="Metrics where lower is better, besides loss/error/wer/… names.")
 @click.option("--all", "show_all", is_flag=True, help="Also show the params that are the same everywhere.")
 @common_options
-def compare(exp_ids, show_all):
-    """Compare experiments side by side: differing params first, best metric marked ★.
+def compare(exp_ids, where, limit, baseline, lower, show_all):
+    """Compare experiments side by side: differing params first, best metric marked ★, deltas.
 
     \b
     Example:
       exp compare EXP-001 EXP-002
+      exp compare --where 'task = asr and status = success' --lower wer --baseline EXP-004
     """
     from .compare import compare as build
 
-    if len(exp_ids) < 2:
-        raise BadInput("compare needs at least two experiment IDs, e.g. exp compare EXP-001 EXP-002")
     store = open_ledger()
-    comparison = build([store.get(ref) for ref in dict.fromkeys(exp_ids)])
+    chosen = {exp.uuid: exp for exp in (store.get(ref) for ref in exp_ids)}
+    if where:
+        chosen.update((exp.uuid, exp) for exp in store.search(where=where, sort="-id", limit=limit)[0])
+    if len(chosen) < 2:
+        raise BadInput("compare needs two or more different experiments: give IDs "
+                       "(exp compare EXP-001 EXP-002) or --where")
+    experiments = list(chosen.values())
+    base = store.get(baseline) if baseline else None
+    if base is not None and base.uuid not in chosen:
+        experiments.insert(0, base)
+    comparison = build(experiments, lower=_names(lower), baseline=base)
     if json_mode():
         output.emit_json({**comparison, "experiments": [e.to_dict() for e in comparison["experiments"]]})
     else:
@@ -261,15 +291,103 @@ def compare(exp_ids, show_all):
 
 
 @cli.command(context_settings=CONTEXT)
+@click.option("--task", help="The task of the config to check.")
+@click.option("--model", help="The model of the config to check.")
+@click.option("--params", "params_json", metavar="JSON", help="Its params as a JSON object.")
+@click.option("--neighbours", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="How many nearest other runs to show.")
+@click.option("--fail-if-tried", is_flag=True, help="Exit 1 when an exact match succeeded or is running.")
 @common_options
-def queue():
+def check(task, model, params_json, neighbours, fail_if_tried):
+    """Was this tried already? Exact matches of a config, then its nearest neighbours.
+
+    Params match whatever their key order or number spelling (1e-3 = 0.001).
+
+    \b
+    Example:
+      exp check --task asr --model whisper-base --params '{"lr": 1e-3}'
+      exp check --task asr --model whisper-base --params '{"lr": 1e-3}' --fail-if-tried || echo "skip"
+    """
+    from .check import blocks_rerun
+    from .check import check as find
+
+    params = parse_json_object(params_json, "--params") if params_json is not None else {}
+    found = find(open_ledger(), task=task, model=model, params=params, neighbours=neighbours)
+    blocked = blocks_rerun(found["exact"])
+    if json_mode():
+        output.emit_json({
+            "exact": [exp.to_dict() for exp in found["exact"]],
+            "neighbours": [{"experiment": exp.to_dict(), "differs": differs} for differs, exp in found["neighbours"]],
+            "tried": blocked,
+        })
+    else:
+        output.print_check(found)
+    if fail_if_tried and blocked:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--format", "fmt", type=click.Choice(["md", "latex", "csv", "json"]), default="md", show_default=True,
+              help="Table format (json is the same as --json).")
+@click.option("--status", "statuses", multiple=True, default=("success",), show_default=True, metavar="STATUS",
+              help="Which experiments to include (repeat or comma-separate).")
+@click.option("--where", metavar="EXPR", help="Only experiments matching this query.")
+@click.option("--group-by", metavar="A,B", help="Group by these fields (default: every param that varies, but the replicate).")
+@click.option("--replicate", default="seed", show_default=True, metavar="PARAM",
+              help="The param whose values are repeats of one config.")
+@click.option("--columns", metavar="A,B", help="Metric columns, e.g. metrics.acc,metrics.wer (default: all).")
+@click.option("--lower", metavar="A,B", help="Metrics where lower is better, besides loss/error/wer/… names.")
+@click.option("--precision", type=click.IntRange(0, 10), help="Decimals (default: two significant digits of the std).")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, writable=True), help="Write to a file.")
+@common_options
+def export(fmt, statuses, where, group_by, replicate, columns, lower, precision, out_path):
+    """Paper-ready table: one row per config, each metric as mean ± std over its runs.
+
+    Runs that differ only in the replicate param (seed) are one config; the best mean per
+    metric is bold.
+
+    \b
+    Example:
+      exp export --where 'task = asr' --format latex -o table.tex
+      exp export --where 'task = asr' --group-by params.model,params.lr --format md
+    """
+    from . import export as tables
+    from .query import field_path
+
+    metric_names = None
+    if columns:
+        paths = [field_path(c, flag="--columns") for c in columns.split(",") if c.strip()]
+        if any(path[0] != "metrics" or len(path) != 2 for path in paths):
+            raise BadInput("--columns: export columns are metrics, e.g. metrics.acc,metrics.wer")
+        metric_names = [path[1] for path in paths]
+    groups = [field_path(g, flag="--group-by") for g in group_by.split(",") if g.strip()] if group_by else None
+    found, _ = open_ledger().search(status=_statuses(statuses), where=where, sort="id", limit=None)
+    table = tables.summarize(found, group_by=groups, replicate=replicate, metrics=metric_names, lower=_names(lower))
+    as_json = json_mode() or fmt == "json"
+    if as_json and not out_path:
+        output.emit_json({"table": table})
+        return
+    text = tables.render(table, "json" if as_json else fmt, precision=precision)
+    if out_path:
+        with open(out_path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        click.echo(f"wrote {len(table['rows'])} rows to {out_path}", err=True)
+    else:
+        click.echo(text)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--where", metavar="EXPR", help="Only queued experiments matching this query.")
+@common_options
+def queue(where):
     """Show queued experiments in the order a worker will take them.
 
     \b
     Example:
       exp queue
+      exp queue --where 'model ~ whisper'
     """
-    found = open_ledger().queue()
+    found = open_ledger().queue(where=where)
     _print_list(found, len(found), empty="the queue is empty")
 
 
@@ -299,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `exp` and of the seed's exp_tracker.py: one line per error, no traceback."""
     args = sys.argv[1:] if argv is None else list(argv)
     as_json = "--json" in args
+    if not args:
+        click.echo(cli.get_help(click.Context(cli, info_name="exp")))
+        return 0
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return _fail(f"argument {arg!r} is not valid UTF-8; check the terminal's encoding", "bad_input", 2, as_json)
     try:
         return cli.main(args=args, prog_name="exp", standalone_mode=False) or 0
     except ExpledgerError as err:

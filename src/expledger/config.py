@@ -25,7 +25,7 @@ def resolve_store(flag: str | None = None, *, cwd: str | Path | None = None, env
     for folder in (here, *here.parents):
         candidate = folder / LEDGER_RELPATH
         if candidate.is_file():
-            return str(candidate), f"nearest ledger above {here}"
+            return str(candidate), f"the nearest ledger at or above {here}"
     for folder in (here, *here.parents):
         if (folder / ".git").exists():
             return str(folder / LEDGER_RELPATH), "new ledger at the git repository's top"

@@ -94,13 +94,14 @@ def parse_time(text: str | None) -> datetime | None:
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def _json_safe(value):
+def json_safe(value):
+    """A value with every NaN and ±inf replaced by its string form, as stored."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -117,7 +118,7 @@ def canonical(value):
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
             return int(value)
-        return value if math.isfinite(value) else _json_safe(value)
+        return value if math.isfinite(value) else json_safe(value)
     if isinstance(value, int):
         return value
     if isinstance(value, dict):
@@ -133,18 +134,48 @@ def fingerprint(task: str | None, model: str | None, params: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+_JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+               bool: "true/false", type(None): "null"}
+MAX_DEPTH = 32
+
+
 def parse_json_object(text: str, flag: str) -> dict:
     """A JSON object given on the command line, or a BadInput that shows the fix."""
+    example = '{"accuracy": 0.93}' if flag == "--metrics" else '{"lr": 0.001}'
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise BadInput(
-            f"{flag} is not valid JSON ({err.msg} at column {err.colno}); "
-            f"example: {flag} '{{\"lr\": 0.001}}'"
-        ) from None
+        raise BadInput(f"{flag} is not valid JSON ({err.msg} at column {err.colno}); example: {flag} '{example}'") from None
+    except RecursionError:
+        raise BadInput(f"{flag} is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(value, dict):
-        raise BadInput(f"{flag} must be a JSON object like '{{\"lr\": 0.001}}', not {type(value).__name__}")
+        raise BadInput(f"{flag} must be a JSON object like '{example}', not {_JSON_KINDS[type(value)]}")
+    if _depth(value) > MAX_DEPTH:
+        raise BadInput(f"{flag} is nested too deeply (at most {MAX_DEPTH} levels)")
     return value
+
+
+def _depth(value) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def check_metrics(metrics: dict) -> dict:
+    """Metrics are numbers (NaN and ±inf allowed) or lists of numbers; text goes in the summary."""
+    for name, value in metrics.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise BadInput(f"metric {name!r} must be a number or a list of numbers, not {_JSON_KINDS.get(type(value), 'that')}"
+                           " (put words in --summary)")
+    return metrics
 
 
 @dataclass
@@ -191,7 +222,7 @@ class Experiment:
         out["status"] = self.status.value
         out.update(self.extra)
         out["v"] = FORMAT_VERSION
-        return _json_safe(out)
+        return json_safe(out)
 
     def to_line(self) -> bytes:
         """One complete JSONL line, UTF-8 as text (Chinese stays readable).
@@ -340,10 +371,15 @@ def record_result(
         raise BadInput(f"a result's status is success, failed or cancelled, not {status.value.lower()}")
     if metrics is not None and not isinstance(metrics, dict):
         raise BadInput("metrics must be a JSON object like {\"accuracy\": 0.93}")
+    check_metrics(metrics or {})
     if status is Status.FAILED:
         reason = reason or summary
         if not (reason or "").strip():
             raise BadInput("a failed result needs a reason: pass --reason \"…\" or --summary \"…\"")
+    elif reason is not None:
+        if status is Status.SUCCESS:
+            raise BadInput("--reason is for failed or cancelled results; describe a success with --summary")
+        summary = summary or reason  # a cancellation's reason is kept as its summary, as `cancel` does
     history = exp.history
     merged = dict(exp.metrics)
     if exp.status.finished:

@@ -9,12 +9,13 @@ long fields.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime, timezone
 
 import click
 
-from .models import Experiment, Status, parse_time
+from .models import Experiment, Status, json_safe, parse_time
 
 JSON_VERSION = 1
 STATUS_COLOURS = {
@@ -28,7 +29,7 @@ STATUS_COLOURS = {
 
 def emit_json(payload: dict, *, ok: bool = True) -> None:
     """Print the JSON envelope on one line; Chinese stays readable, NaN/inf are never bare."""
-    click.echo(json.dumps({"ok": ok, "version": JSON_VERSION, **payload}, ensure_ascii=False))
+    click.echo(json.dumps(json_safe({"ok": ok, "version": JSON_VERSION, **payload}), ensure_ascii=False))
 
 
 def error_line(message: str) -> None:
@@ -72,7 +73,7 @@ def duration_text(seconds: float | None) -> str:
 def value_text(value) -> str:
     """A param or metric value as a person reads it: 0.934, 1e-05, true, [1, 2]."""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.6g}" if math.isfinite(value) else json_safe(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -105,9 +106,22 @@ def text_width(text: str) -> int:
     return sum(0 if combining(ch) else 2 if east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def printable(text: str) -> str:
+    """User text made inert for a terminal: control characters (newlines, escape codes)
+    are shown as escapes instead of acting."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    named = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    return named.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
 def truncate(text: str, width: int) -> str:
-    """Cut to at most `width` cells, ending in … when cut; one line only."""
-    text = " ".join(text.split()) if ("\n" in text or "\t" in text) else text
+    """Cut to at most `width` cells, ending in … when cut; one inert line."""
+    text = printable(text)
     if text_width(text) <= width:
         return text
     out, used = [], 0
@@ -161,26 +175,64 @@ def _status_cell(status: Status) -> tuple[str, str]:
     return status.value, STATUS_COLOURS[status]
 
 
-def print_experiments(experiments: list[Experiment], *, total: int, empty: str) -> None:
+DEFAULT_COLUMNS = ("id", "status", "name", "task", "model", "machine", "created", "metrics", "outcome")
+_PSEUDO_COLUMNS = {"outcome", "duration", "metrics", "params"}
+_COLUMN_WIDTHS = {"name": 32, "task": 20, "model": 20, "metrics": 36, "params": 36, "outcome": 60,
+                  "command": 40, "summary": 60, "failed_reason": 60}
+
+
+def parse_columns(text: str | None) -> tuple[str, ...]:
+    """`--columns id,name,metrics.acc`: each a field, params.X / metrics.X, or outcome/duration."""
+    if not text:
+        return DEFAULT_COLUMNS
+    from .query import field_path
+
+    columns = tuple(part.strip() for part in text.split(",") if part.strip())
+    for column in columns:
+        if column not in _PSEUDO_COLUMNS:
+            field_path(column)
+    return columns
+
+
+def column_cell(exp: Experiment, column: str, record: dict):
+    """What one column shows for one experiment: text, or (text, colour)."""
+    if column == "status":
+        return _status_cell(exp.status)
+    if column == "outcome":
+        return outcome_text(exp)
+    if column == "duration":
+        return duration_text(exp.duration)
+    if column in ("metrics", "params"):
+        return pairs_text(getattr(exp, column))
+    if column in ("created", "started", "completed", "updated"):
+        return relative_time(record.get(column))
+    value = record
+    for part in column.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else value_text(value)
+
+
+def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
+                      columns: tuple[str, ...] = DEFAULT_COLUMNS) -> None:
     """The table `list` and `queue` print, and a note when the limit cut it."""
     if not experiments:
         click.echo(empty)
         return
-    rows = [
-        [exp.id, _status_cell(exp.status), exp.name, exp.task or "", exp.model or "", exp.machine or "",
-         relative_time(exp.created), pairs_text(exp.metrics), outcome_text(exp)]
-        for exp in experiments
-    ]
-    headers = ["ID", "STATUS", "NAME", "TASK", "MODEL", "MACHINE", "CREATED", "METRICS", "OUTCOME"]
-    click.echo(render_table(headers, rows, max_widths={"NAME": 32, "TASK": 20, "MODEL": 20, "METRICS": 36,
-                                                      "OUTCOME": 60}))
+    rows = []
+    for exp in experiments:
+        record = exp.to_dict()
+        rows.append([column_cell(exp, column, record) for column in columns])
+    headers = [column.upper() if column in DEFAULT_COLUMNS or column in _PSEUDO_COLUMNS else column
+               for column in columns]
+    widths = {header: _COLUMN_WIDTHS.get(column, 24) for header, column in zip(headers, columns)}
+    click.echo(render_table(headers, rows, max_widths=widths))
     if total > len(experiments):
         click.echo(f"showing {len(experiments)} of {total}; --limit 0 shows all", err=True)
 
 
 def print_experiment(exp: Experiment) -> None:
     """`show`: one experiment whole, one field a line; params and metrics one per line."""
-    click.echo(f"{exp.id}  {click.style(exp.name, bold=True)}  {status_text(exp.status)}")
+    click.echo(f"{exp.id}  {click.style(printable(exp.name), bold=True)}  {status_text(exp.status)}")
     rows = [
         ("task", exp.task), ("model", exp.model), ("machine", exp.machine), ("command", exp.command),
         ("tags", ", ".join(exp.tags)),
@@ -203,7 +255,7 @@ def print_experiment(exp: Experiment) -> None:
     for key, value in rows:
         label = "" if key == previous else key
         previous = key
-        click.echo(f"  {click.style(label.ljust(width), bold=True)}  {value}")
+        click.echo(f"  {click.style(label.ljust(width), bold=True)}  {printable(value)}")
 
 
 def _when(text: str | None) -> str:
@@ -227,15 +279,49 @@ def print_comparison(comparison: dict, *, show_all: bool) -> None:
         cells = []
         for exp in experiments:
             text = _cell(metric["values"].get(exp.id, _MISSING))
+            if exp.id in metric["delta"]:
+                text += f" ({metric['delta'][exp.id]:+.4g})"
             cells.append((text + " ★", "green") if exp.id in metric["best"] else text)
-        rows.append([f"metrics.{name}", *cells])
+        arrow = "↑" if metric["higher_is_better"] else "↓"
+        rows.append([f"metrics.{name} {arrow}", *cells])
     outcomes = [outcome_text(e) for e in experiments]
     if any(outcomes):
         rows.append(["outcome", *outcomes])
     headers = ["", *(exp.id for exp in experiments)]
     click.echo(render_table(headers, rows, max_widths={exp.id: 40 for exp in experiments}))
+    notes = [f"★ best (↑ higher, ↓ lower is better; --lower NAME to flip); deltas against {comparison['baseline']}"]
     if same and not show_all:
-        click.echo(f"{len(same)} identical param(s) hidden; --all shows them", err=True)
+        notes.append(f"{_count(len(same), 'identical param')} hidden; --all shows them")
+    click.echo("; ".join(notes), err=True)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def print_check(found: dict) -> None:
+    """`check`: exact matches first, then the nearest neighbours and how they differ."""
+    exact, near = found["exact"], found["neighbours"]
+    if exact:
+        click.echo(click.style("tried before", bold=True) + " (same task, model and params):")
+        for exp in exact:
+            click.echo(f"  {result_line(exp)}")
+    else:
+        click.echo("not tried before (no experiment with the same task, model and params)")
+    if near:
+        click.echo(click.style("nearest", bold=True) + " (same task and model, fewest differing params):")
+        for differs, exp in near:
+            changes = ", ".join(
+                f"{name} {_cell(sides.get('theirs', _MISSING))} (yours {_cell(sides.get('yours', _MISSING))})"
+                for name, sides in differs.items())
+            click.echo(f"  {result_line(exp)}")
+            click.echo(f"      differs: {changes or 'nothing'}")
+
+
+def result_line(exp: Experiment) -> str:
+    """One experiment in one line: ID, status, name and what came out."""
+    detail = pairs_text(exp.metrics) if exp.status is Status.SUCCESS else outcome_text(exp)
+    return f"{exp.id}  {status_text(exp.status)}  {printable(exp.name)}" + (f"  · {printable(detail)}" if detail else "")
 
 
 _MISSING = object()
@@ -249,7 +335,8 @@ def print_doctor(report: dict) -> None:
     """`doctor`: where the ledger is, what it holds, each problem and what was done."""
     click.echo(f"store: {report['store']} (from {report['source']})")
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(report["by_status"].items()))
-    click.echo(f"{report['experiments']} experiments in {report['lines']} lines" + (f": {counts}" if counts else ""))
+    summary = f"{_count(report['experiments'], 'experiment')} in {_count(report['lines'], 'line')}"
+    click.echo(summary + (f": {counts}" if counts else ""))
     for problem in report["problems"]:
         mark = "fixed" if problem["fixed"] else problem["severity"]
         colour = "green" if problem["fixed"] else ("red" if problem["severity"] == "error" else "yellow")

@@ -273,6 +273,17 @@ def _normalise(path: tuple, value, token: _Token):
     return value
 
 
+def field_path(text: str, *, flag: str = "--columns") -> tuple:
+    """One field name (`name`, `params.lr`, `metrics."top-1"`) as a path; BadInput if unknown."""
+    match = _TOKENS.fullmatch(text.strip())
+    if not match or match.lastgroup != "word":
+        raise BadInput(f"{flag}: not a field name: {text!r}")
+    try:
+        return _field(_Token("word", match.group(), 1))
+    except BadInput as err:
+        raise BadInput(str(err).replace("--where", flag).replace(" at column 1", "")) from None
+
+
 def parse(text: str):
     """The AST of a `--where` expression; BadInput naming the column on a syntax error."""
     return _Parser(text).parse()

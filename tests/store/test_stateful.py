@@ -59,7 +59,8 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             self.store.result(exp_id, status=status, reason=reason, force=force, metrics={"x": 1})
         except BadInput:
-            assert status is Status.FAILED and not (reason or "").strip()
+            refused_reason = status is Status.SUCCESS and reason is not None
+            assert refused_reason or (status is Status.FAILED and not (reason or "").strip())
         except IllegalTransition:
             assert finished and not force
         else:

@@ -7,15 +7,18 @@
 import sys
 from pathlib import Path
 
+INSTALL = "install it with `pip install .` in the expledger repository (see its README)"
+
 try:
     from expledger.cli import main
 except ImportError:
     # Inside the expledger repository itself, use its source tree.
     source = Path(__file__).resolve().parents[3] / "src"
-    if not (source / "expledger").is_dir():
-        sys.exit("error: expledger is not installed: run `pip install expledger` (or `pip install .` in its repository)")
     sys.path.insert(0, str(source))
-    from expledger.cli import main
+    try:
+        from expledger.cli import main
+    except ImportError as err:
+        sys.exit(f"error: expledger cannot be imported ({err}); {INSTALL}")
 
 if __name__ == "__main__":
     sys.exit(main())

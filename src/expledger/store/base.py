@@ -155,9 +155,9 @@ class Store(ABC):
             raise BadInput("--limit must be 0 (all) or a positive number")
         return self._search(search)
 
-    def queue(self) -> list[Experiment]:
+    def queue(self, *, where=None) -> list[Experiment]:
         """QUEUED experiments in the order a worker takes them: oldest first."""
-        return self.search(status=(Status.QUEUED,), sort="id")[0]
+        return self.search(status=(Status.QUEUED,), where=where, sort="id")[0]
 
     def tried_before(self, exp: Experiment) -> list[Experiment]:
         """Other experiments with the same task, model and params (canonically equal)."""

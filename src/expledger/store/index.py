@@ -118,6 +118,8 @@ class LedgerIndex:
                 try:
                     data = json.loads(raw.decode())
                     uuid, rev, status = read_identity(data)
+                except UnicodeDecodeError:
+                    bad.append((lines, position, "not UTF-8 text"))
                 except (ValueError, TypeError) as err:
                     bad.append((lines, position, str(err)[:200]))
                 else:
@@ -164,11 +166,9 @@ class LedgerIndex:
         count, first = self._db.execute("SELECT count(*), min(line) FROM bad").fetchone()
         if count and not self._warned:
             self._warned = True
-            lines = "line" if count == 1 else f"{count} lines, first"
-            self.warn(
-                f"skipped {count} unreadable line{'s' if count > 1 else ''} in {self.ledger} "
-                f"({lines} {first}); `exp doctor --fix` moves them to a quarantine file"
-            )
+            where = f"line {first}" if count == 1 else f"{count} lines, the first is line {first}"
+            self.warn(f"skipped unreadable lines in {self.ledger} ({where}); "
+                      "`exp doctor --fix` moves them to a quarantine file")
 
     def _meta(self, key: str):
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

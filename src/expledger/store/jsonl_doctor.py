@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from ..models import Experiment, Status
+from ..models import Experiment, Status, id_number
 from .index import indexed_form
 
 
@@ -36,8 +36,12 @@ def check(store, *, fix: bool) -> dict:
         try:
             if not raw.endswith(b"\n"):
                 raise ValueError("the line is cut off (a write did not finish)")
-            data = json.loads(raw)
+            data = json.loads(raw.decode("utf-8"))
             exp = Experiment.from_dict(data)
+        except UnicodeDecodeError:
+            problems.append(_problem("unreadable", f"line {number}: not UTF-8 text", line=number, fixable=True))
+            quarantine.append(raw)
+            continue
         except (ValueError, TypeError) as err:
             problems.append(_problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
             quarantine.append(raw)
@@ -53,8 +57,14 @@ def check(store, *, fix: bool) -> dict:
     for exp_id, exps in owners.items():
         if len(exps) > 1:
             names = "; ".join(f"{e.name!r} ({e.uuid})" for e in exps)
-            problems.append(_problem("duplicate_id", f"{exp_id} names {len(exps)} different experiments: {names}"))
+            problems.append(_problem("duplicate_id", f"{exp_id} names {len(exps)} different experiments "
+                                     f"(ledgers merged by hand?): {names}; commands act on the first"))
     for exp in current.values():
+        if id_number(exp.id) is None:
+            problems.append(_problem("odd_id", f"{exp.id!r} ({exp.name!r}) is not an ID of the form EXP-001; "
+                                     "commands cannot name it"))
+        if not exp.name.strip():
+            problems.append(_problem("empty_name", f"{exp.id} has an empty name"))
         if exp.status is Status.FAILED and not (exp.failed_reason or "").strip():
             problems.append(
                 _problem("failed_without_reason", f"{exp.id} is FAILED without a reason; record one with "
@@ -86,6 +96,6 @@ def check(store, *, fix: bool) -> dict:
 
 
 def _problem(kind: str, message: str, *, line: int | None = None, fixable: bool = False) -> dict:
-    severity = "warning" if kind == "failed_without_reason" else "error"
+    severity = "warning" if kind in ("failed_without_reason", "empty_name", "odd_id") else "error"
     return {"kind": kind, "severity": severity, "message": message, "line": line,
             "fixable": fixable, "fixed": False}

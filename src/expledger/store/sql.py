@@ -184,8 +184,13 @@ class Compiler:
             return f"{number} {direction}, {self.columns['id']} {direction}", []
         if path == ("status",):
             return f"{self.columns['status']} {direction}, {number} ASC", []
+        # Numbers first, then text, then true/false, then lists, objects and missing, in
+        # either direction: a NaN (stored as text) never tops a leaderboard.
+        kind, kind_args = self.dialect.kind(path)
         expr, args = self.dialect.sortable(path)
-        return f"({expr}) IS NULL, {expr} {direction}, {number} ASC", [*args, *args]
+        rank = (f"CASE ({kind}) WHEN 'number' THEN 0 WHEN 'text' THEN 1 WHEN 'boolean' THEN 2 "
+                "WHEN 'null' THEN 4 ELSE 3 END")
+        return f"{rank}, {expr} {direction}, {number} ASC", [*kind_args, *args]
 
 
 def regexp(pattern: str, text) -> bool:

@@ -1,0 +1,177 @@
+"""Paper-ready tables: experiments grouped into configs, each metric as mean ± std over runs.
+
+Runs that differ only in the replicate axis (`params.seed` by default) form one group; with
+`group_by` the groups are exactly those fields. Every metric column gives mean ± sample
+standard deviation (n − 1) and the best mean per column is marked (bold). Renderers:
+Markdown, LaTeX (booktabs, special characters escaped), CSV and JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+
+from .compare import is_number, lower_is_better
+from .models import Experiment, canonical
+
+FORMATS = ("md", "latex", "csv", "json")
+
+
+def _get(record: dict, path: tuple):
+    value = record
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _label(path: tuple) -> str:
+    return path[-1] if path[0] in ("params", "metrics") else ".".join(path)
+
+
+def summarize(experiments: list[Experiment], *, group_by: list[tuple] | None = None,
+              replicate: str = "seed", metrics: list[str] | None = None,
+              lower: frozenset[str] = frozenset()) -> dict:
+    """Group experiments and aggregate each metric; the data every format renders."""
+    records = [exp.to_dict() for exp in experiments]
+    if group_by is None:
+        group_by = _varying_keys(records, replicate)
+    groups: dict[str, dict] = {}
+    for record in records:
+        labels = {".".join(path): _get(record, path) for path in group_by}
+        key = json.dumps(canonical(labels), sort_keys=True, ensure_ascii=False)
+        groups.setdefault(key, {"labels": labels, "runs": []})["runs"].append(record)
+    names = metrics or list(dict.fromkeys(
+        name for record in records for name, value in record["metrics"].items() if is_number(value)))
+    rows = []
+    for group in groups.values():
+        stats = {}
+        for name in names:
+            values = [r["metrics"][name] for r in group["runs"] if is_number(r["metrics"].get(name))]
+            stats[name] = {
+                "mean": statistics.fmean(values) if values else None,
+                "std": statistics.stdev(values) if len(values) > 1 else None,
+                "n": len(values),
+            }
+        rows.append({"labels": group["labels"], "n": len(group["runs"]),
+                     "ids": [r["id"] for r in group["runs"]], "metrics": stats})
+    best = {}
+    for name in names:
+        means = [row["metrics"][name]["mean"] for row in rows if row["metrics"][name]["mean"] is not None]
+        if means:
+            best[name] = (min if lower_is_better(name, lower) else max)(means)
+    return {"columns": [".".join(p) for p in group_by], "metrics": names, "rows": rows, "best": best,
+            "replicate": replicate if group_by is not None else None}
+
+
+def _varying_keys(records: list[dict], replicate: str) -> list[tuple]:
+    """Default grouping: task and model when they vary, then every param that varies, but the replicate."""
+    keys = [("task",), ("model",)] + [("params", name) for name in dict.fromkeys(
+        name for record in records for name in record["params"]) if name != replicate]
+    varying = [path for path in keys
+               if len({json.dumps(canonical(_get(r, path)), sort_keys=True) for r in records}) > 1]
+    return varying or [("task",)]
+
+
+def _number(value: float, decimals: int | None) -> str:
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    return f"{value:.4g}"
+
+
+def _decimals(std: float | None, precision: int | None) -> int | None:
+    """Show the mean to the precision of its spread: two significant digits of the std."""
+    if precision is not None:
+        return precision
+    if not std:
+        return None
+    return min(6, max(0, 1 - math.floor(math.log10(abs(std)))))
+
+
+def cell_text(stat: dict, precision: int | None, plus_minus: str = " ± ") -> str:
+    if stat["mean"] is None:
+        return "–"
+    decimals = _decimals(stat["std"], precision)
+    text = _number(stat["mean"], decimals)
+    if stat["std"] is not None:
+        text += plus_minus + _number(stat["std"], decimals)
+    return text
+
+
+def _label_text(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _is_best(table: dict, name: str, stat: dict) -> bool:
+    return stat["mean"] is not None and table["best"].get(name) == stat["mean"] and len(table["rows"]) > 1
+
+
+def to_markdown(table: dict, *, precision: int | None = None) -> str:
+    header = [_label(tuple(c.split("."))) for c in table["columns"]] + table["metrics"] + ["n"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([" --- "] * len(table["columns"]) + [" ---: "] * (len(table["metrics"]) + 1)) + "|"]
+    for row in table["rows"]:
+        cells = [_label_text(v).replace("|", "\\|") for v in row["labels"].values()]
+        for name in table["metrics"]:
+            stat = row["metrics"][name]
+            text = cell_text(stat, precision)
+            cells.append(f"**{text}**" if _is_best(table, name, stat) else text)
+        lines.append("| " + " | ".join(cells + [str(row["n"])]) + " |")
+    return "\n".join(lines)
+
+
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def to_latex(table: dict, *, precision: int | None = None) -> str:
+    labels = [latex_escape(_label(tuple(c.split(".")))) for c in table["columns"]]
+    spec = "l" * len(labels) + "r" * (len(table["metrics"]) + 1)
+    lines = [r"\begin{tabular}{" + spec + "}", r"\toprule",
+             " & ".join(labels + [latex_escape(m) for m in table["metrics"]] + [r"$n$"]) + r" \\", r"\midrule"]
+    for row in table["rows"]:
+        cells = [latex_escape(_label_text(v)) for v in row["labels"].values()]
+        for name in table["metrics"]:
+            stat = row["metrics"][name]
+            text = cell_text(stat, precision, plus_minus=r" $\pm$ ")
+            cells.append(r"\textbf{" + text + "}" if _is_best(table, name, stat) else text)
+        lines.append(" & ".join(cells + [str(row["n"])]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def to_csv(table: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = list(table["columns"]) + ["n"]
+    for name in table["metrics"]:
+        header += [f"{name}_mean", f"{name}_std", f"{name}_n"]
+    writer.writerow(header)
+    for row in table["rows"]:
+        cells = [_label_text(v) for v in row["labels"].values()] + [row["n"]]
+        for name in table["metrics"]:
+            stat = row["metrics"][name]
+            cells += ["" if stat["mean"] is None else repr(stat["mean"]),
+                      "" if stat["std"] is None else repr(stat["std"]), stat["n"]]
+        writer.writerow(cells)
+    return out.getvalue().rstrip("\n")
+
+
+def render(table: dict, fmt: str, *, precision: int | None = None) -> str:
+    if fmt == "md":
+        return to_markdown(table, precision=precision)
+    if fmt == "latex":
+        return to_latex(table, precision=precision)
+    if fmt == "csv":
+        return to_csv(table)
+    return json.dumps(table, ensure_ascii=False)
