@@ -104,6 +104,12 @@ def main() -> None:
             ("exp list (newest 100)", ["list"]),
             (f"exp show {middle}", ["show", middle]),
             ("exp list --json --status failed --limit 0", ["list", "--json", "--status", "failed", "--limit", "0"]),
+            ("exp list --where 'params.lr < 0.001 and metrics.accuracy > 0.9' --sort -metrics.accuracy --limit 10",
+             ["list", "--where", "params.lr < 0.001 and metrics.accuracy > 0.9", "--sort", "-metrics.accuracy",
+              "--limit", "10"]),
+            ("exp check --task asr --model hubert --params '{\"lr\": 0.001, \"layers\": 12, \"seed\": 1}'",
+             ["check", "--task", "asr", "--model", "hubert", "--params", '{"lr": 0.001, "layers": 12, "seed": 1}']),
+            ("exp export --where 'task = asr' --format md", ["export", "--where", "task = asr", "--format", "md"]),
         ]:
             rows.append((label, median_ms(exp + argv, env, work, args.repeat)))
         add = ["add", "--name", "bench", "--task", "asr", "--model", "hubert", "--params", '{"lr": 0.1}']

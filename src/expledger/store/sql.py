@@ -54,18 +54,37 @@ class Dialect(ABC):
 
 
 class SQLiteDialect(Dialect):
-    """SQLite's JSON1 functions over a `data` TEXT column; `regexp` is a Python function."""
+    """SQLite's JSON1 functions; `regexp` is a Python function registered on the connection.
 
-    def json_path(self, path: tuple) -> str:
-        return "$" + "".join(f'."{part}"' for part in path)
+    Top-level fields may live in plain columns and params/metrics/tags in their own small
+    JSON columns; anything else is read from the whole record in `data`.
+    """
+
+    _KIND = ("CASE {t} WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
+             "WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE {t} END")
+
+    def __init__(self, *, scalar_columns: set[str] = frozenset(), json_columns: set[str] = frozenset()):
+        self.scalar_columns = scalar_columns
+        self.json_columns = json_columns
+
+    def _locate(self, path: tuple) -> tuple[str, str | None]:
+        """The column holding a field, and the JSON path inside it (None: the column is the value)."""
+        head = path[0]
+        if head in self.json_columns:
+            return head, "$" + "".join(f'."{part}"' for part in path[1:])
+        if len(path) == 1 and head in self.scalar_columns:
+            return head, None
+        return "data", "$" + "".join(f'."{part}"' for part in path)
 
     def kind(self, path):
-        return ("CASE json_type(data, ?) WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
-                "WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE json_type(data, ?) END",
-                [self.json_path(path)] * 2)
+        column, json_path = self._locate(path)
+        if json_path is None:
+            return self._KIND.format(t=f"typeof({column})"), []
+        return self._KIND.format(t=f"json_type({column}, ?)"), [json_path, json_path]
 
     def number(self, path):
-        return "json_extract(data, ?)", [self.json_path(path)]
+        column, json_path = self._locate(path)
+        return (column, []) if json_path is None else (f"json_extract({column}, ?)", [json_path])
 
     text = boolean = sortable = number
 
@@ -73,15 +92,17 @@ class SQLiteDialect(Dialect):
         return f"regexp(?, {text_sql})"
 
     def has(self, path, value):
+        column, json_path = self._locate(path)
+        if json_path is None:
+            return "0", []
         element = _literal_kind(value)
         return (
-            "EXISTS (SELECT 1 FROM json_each(data, ?) AS j WHERE "
-            "(json_type(data, ?) = 'array' AND j.value = ? AND "
+            f"EXISTS (SELECT 1 FROM json_each({column}, ?) AS j WHERE "
+            f"(json_type({column}, ?) = 'array' AND j.value = ? AND "
             "(CASE j.type WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
             "WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE j.type END) = ?) "
-            "OR (json_type(data, ?) = 'object' AND j.key = ?))",
-            [self.json_path(path), self.json_path(path), _sql_value(value), element,
-             self.json_path(path), str(value)],
+            f"OR (json_type({column}, ?) = 'object' AND j.key = ?))",
+            [json_path, json_path, _sql_value(value), element, json_path, str(value)],
         )
 
 
