@@ -1,12 +1,14 @@
 """expledger: a local-first ledger of machine-learning experiments.
 
 `import expledger` stays cheap: the store machinery loads on first use.
+
+    run = expledger.start(name="lens", params={"lr": 1e-3})   # see expledger.run
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Experiment", "Search", "Status", "Store", "open_store"]
+__all__ = ["Experiment", "Run", "Search", "Status", "Store", "open_store", "start"]
 
 _LAZY = {
     "Experiment": "expledger.models",
@@ -14,6 +16,8 @@ _LAZY = {
     "Search": "expledger.store",
     "Store": "expledger.store",
     "open_store": "expledger.store",
+    "Run": "expledger.run",
+    "start": "expledger.run",
 }
 
 

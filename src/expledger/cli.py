@@ -15,6 +15,7 @@ import click
 
 from . import __version__, output
 from .errors import BadInput, ExpledgerError
+from . import models
 from .models import Status, parse_json_object
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -57,8 +58,12 @@ def common_options(func):
     return wrapper
 
 
-def open_ledger():
-    """The store this invocation uses, opened once per process."""
+def open_ledger(*, reap: bool = False):
+    """The store this invocation uses, opened once per process.
+
+    With `reap`, RUNNING experiments whose runner is gone are marked FAILED first, so a
+    reader never sees a dead run as running.
+    """
     ctx = click.get_current_context()
     if "store" not in ctx.meta:
         from .config import resolve_store
@@ -68,7 +73,10 @@ def open_ledger():
         ctx.meta["store"] = open_store(url)
         ctx.meta["store_source"] = source
         ctx.call_on_close(ctx.meta["store"].close)
-    return ctx.meta["store"]
+    store = ctx.meta["store"]
+    if reap and "reaped" not in ctx.meta:
+        ctx.meta["reaped"] = store.reap_lost()
+    return store
 
 
 def json_mode() -> bool:
@@ -91,18 +99,39 @@ def cli(ctx, store_url, as_json):
     ctx.meta.update(store_url=store_url, as_json=as_json)
 
 
+def experiment_options(func):
+    """The fields of a new experiment, shared by `add` and `run`."""
+    for option in reversed([
+        click.option("--task", help="What is being studied, e.g. layer-analysis."),
+        click.option("--model", help="The model, e.g. whisper-base."),
+        click.option("--params", "params_json", metavar="JSON", help="Hyper-parameters as a JSON object."),
+        click.option("--machine", help="Where it runs (default: $EXP_MACHINE, else the host name)."),
+        click.option("--tag", "tags", multiple=True, help="A tag; repeat or separate with commas."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _warn_if_tried(store, exp, *, task, model, params) -> list:
+    """Earlier runs of the same config, named on stderr (a bare name is no config to compare)."""
+    similar = store.tried_before(exp) if (task or model or params) else []
+    if similar and not json_mode():
+        output.warning_line("the same task, model and params were tried before:")
+        for other in similar[:SIMILAR_SHOWN]:
+            click.echo(f"  {output.result_line(other)}", err=True)
+        if len(similar) > SIMILAR_SHOWN:
+            click.echo(f"  … and {len(similar) - SIMILAR_SHOWN} more: exp check shows them", err=True)
+    return similar
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--name", required=True, help="A short human name for the experiment.")
-@click.option("--task", help="What is being studied, e.g. layer-analysis.")
-@click.option("--model", help="The model, e.g. whisper-base.")
-@click.option("--params", "params_json", metavar="JSON", help="Hyper-parameters as a JSON object.")
+@experiment_options
 @click.option("--command", help="The command line that runs it, complete enough to reproduce.")
-@click.option("--machine", help="Where it runs (default: $EXP_MACHINE, else the host name).")
-@click.option("--tag", "tags", multiple=True, help="A tag; repeat or separate with commas.")
 @click.option("--status", type=StatusType((Status.QUEUED, Status.RUNNING)), default="queued", show_default=True,
               help="queued, or running to start it now.")
 @common_options
-def add(name, task, model, params_json, command, machine, tags, status):
+def add(name, task, model, params_json, machine, tags, command, status):
     """Register a new experiment; warn if the same config was tried before.
 
     \b
@@ -116,19 +145,12 @@ def add(name, task, model, params_json, command, machine, tags, status):
     store = open_ledger()
     exp = store.add(name=name, task=task, model=model, params=params, command=command,
                     machine=resolve_machine(machine), tags=tags, status=status)
-    # A bare name is no config to compare: only warn when task, model or params say something.
-    similar = store.tried_before(exp) if (task or model or params) else []
+    if not json_mode():
+        click.echo(output.result_line(exp))
+    similar = _warn_if_tried(store, exp, task=task, model=model, params=params)
     if json_mode():
         output.emit_json({"experiment": exp.to_dict(), "similar": [s.to_dict() for s in similar[:SIMILAR_SHOWN]],
                           "similar_total": len(similar)})
-        return
-    click.echo(output.result_line(exp))
-    if similar:
-        output.warning_line("the same task, model and params were tried before:")
-        for other in similar[:SIMILAR_SHOWN]:
-            click.echo(f"  {output.result_line(other)}", err=True)
-        if len(similar) > SIMILAR_SHOWN:
-            click.echo(f"  … and {len(similar) - SIMILAR_SHOWN} more: exp list --where 'task = …'", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -171,13 +193,74 @@ def result(exp_id, status, metrics_json, summary, reason, force):
 @click.option("--reason", help="Why it was cancelled (kept as its summary).")
 @common_options
 def cancel(exp_id, reason):
-    """Cancel a queued or running experiment.
+    """Cancel a queued or running experiment; a running one's process is stopped.
 
     \b
     Example:
       exp cancel EXP-007 --reason "superseded by EXP-009"
     """
-    _report(open_ledger().cancel(exp_id, reason=reason))
+    from .runner import stop_local
+
+    exp = open_ledger().cancel(exp_id, reason=reason)
+    stop_local(exp)
+    _report(exp)
+
+
+@cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.option("--id", "exp_id", metavar="ID", help="Run this queued experiment instead of registering a new one.")
+@click.option("--name", help="A short human name (default: the command).")
+@experiment_options
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@common_options
+def run(exp_id, name, task, model, params_json, machine, tags, command):
+    """Run a command as an experiment: capture its output, provenance and result.
+
+    Registers the experiment (or takes a queued one with --id), runs COMMAND with EXP_ID,
+    EXP_DIR and EXP_METRICS_FILE set, shows its output live while saving it, and records
+    SUCCESS, FAILED with the reason, or CANCELLED (Ctrl-C). Exits with the command's code.
+
+    \b
+    Example:
+      exp run --name "lr sweep 1e-3" --task asr --params '{"lr": 0.001}' -- python train.py --lr 0.001
+      exp run --id EXP-007 -- python train.py
+    """
+    import shlex
+    import signal
+
+    from .config import resolve_machine
+    from .liveness import runner_info
+    from .runner import Execution
+
+    store = open_ledger()
+    if exp_id:
+        if name or task or model or params_json or machine or tags:
+            raise BadInput("--id runs a queued experiment as registered; leave out --name, --task, … "
+                           "(or drop --id to register a new one)")
+        exp = store.modify(exp_id, lambda e, now: models.start(e, runner=runner_info(), now=now))
+    else:
+        params = parse_json_object(params_json, "--params") if params_json is not None else {}
+        text = shlex.join(command)
+        exp = store.add(name=name or text[:60], task=task, model=model, params=params, command=text,
+                        machine=resolve_machine(machine), tags=tags, status=Status.RUNNING, runner=runner_info())
+        _warn_if_tried(store, exp, task=task, model=model, params=params)
+    execution = Execution(store, exp, list(command), quiet_stdout=json_mode())
+    if not json_mode():
+        click.echo(f"{exp.id} RUNNING · output saved in {execution.run_dir}", err=True)
+
+    def stop(number, frame):
+        execution.stop(f"{signal.Signals(number).name} to exp run")
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome = execution.run()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if json_mode():
+        output.emit_json({"experiment": outcome.experiment.to_dict(), "exit_code": outcome.exit_code})
+    else:
+        click.echo(output.result_line(outcome.experiment), err=True)
+    raise click.exceptions.Exit(outcome.exit_code)
 
 
 def _report(exp) -> None:
@@ -220,7 +303,7 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, columns):
     search = Search(status=_statuses(statuses), task=task, model=model, machine=machine,
                     tags=tuple(t for tag in tags for t in tag.split(",") if t), where=where, sort=sort,
                     limit=None if limit == 0 else limit)
-    found, total = open_ledger().search(search)
+    found, total = open_ledger(reap=True).search(search)
     _print_list(found, total, empty="no experiments match", columns=shown)
 
 
@@ -236,17 +319,42 @@ def _print_list(found, total, *, empty, columns=output.DEFAULT_COLUMNS) -> None:
 @click.argument("exp_id", metavar="ID")
 @common_options
 def show(exp_id):
-    """Show one experiment whole: fields, params, metrics, earlier results.
+    """Show one experiment whole: fields, metrics, step sparklines, provenance, log tail.
 
     \b
     Example:
       exp show EXP-001
     """
-    exp = open_ledger().get(exp_id)
+    store = open_ledger(reap=True)
+    exp = store.get(exp_id)
+    steps = store.read_steps(exp)
     if json_mode():
-        output.emit_json({"experiment": exp.to_dict()})
+        output.emit_json({"experiment": exp.to_dict(), "steps": output.step_summary(steps)})
     else:
-        output.print_experiment(exp)
+        output.print_experiment(exp, steps=steps, run_dir=store.run_dir(exp))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("exp_ids", nargs=-1, required=True, metavar="ID [ID…]")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Plot this step metric (repeat; default: all).")
+@click.option("-o", "--output", "out_path", required=True, type=click.Path(dir_okay=False), help="The PNG to write.")
+@common_options
+def plot(exp_ids, metrics, out_path):
+    """Draw step metrics of one or more runs into a PNG, runs overlaid per metric.
+
+    \b
+    Example:
+      exp plot EXP-001 EXP-002 --metric loss -o loss.png
+    """
+    from .plot import draw
+
+    store = open_ledger()
+    runs = [(exp, store.read_steps(exp)) for exp in (store.get(ref) for ref in dict.fromkeys(exp_ids))]
+    drawn = draw(runs, metrics=list(metrics), path=out_path)
+    if json_mode():
+        output.emit_json({"path": str(out_path), "metrics": drawn, "experiments": [e.id for e, _ in runs]})
+    else:
+        click.echo(f"wrote {out_path}: {', '.join(drawn)} for {', '.join(e.id for e, _ in runs)}", err=True)
 
 
 def _names(text: str | None) -> frozenset[str]:
@@ -272,7 +380,7 @@ def compare(exp_ids, where, limit, baseline, lower, show_all):
     """
     from .compare import compare as build
 
-    store = open_ledger()
+    store = open_ledger(reap=True)
     chosen = {exp.uuid: exp for exp in (store.get(ref) for ref in exp_ids)}
     if where:
         chosen.update((exp.uuid, exp) for exp in store.search(where=where, sort="-id", limit=limit)[0])
@@ -312,7 +420,7 @@ def check(task, model, params_json, neighbours, fail_if_tried):
     from .check import check as find
 
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
-    found = find(open_ledger(), task=task, model=model, params=params, neighbours=neighbours)
+    found = find(open_ledger(reap=True), task=task, model=model, params=params, neighbours=neighbours)
     blocked = blocks_rerun(found["exact"])
     if json_mode():
         output.emit_json({
@@ -361,7 +469,7 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
             raise BadInput("--columns: export columns are metrics, e.g. metrics.acc,metrics.wer")
         metric_names = [path[1] for path in paths]
     groups = [field_path(g, flag="--group-by") for g in group_by.split(",") if g.strip()] if group_by else None
-    found, _ = open_ledger().search(status=_statuses(statuses), where=where, sort="id", limit=None)
+    found, _ = open_ledger(reap=True).search(status=_statuses(statuses), where=where, sort="id", limit=None)
     table = tables.summarize(found, group_by=groups, replicate=replicate, metrics=metric_names, lower=_names(lower))
     as_json = json_mode() or fmt == "json"
     if as_json and not out_path:
@@ -387,7 +495,7 @@ def queue(where):
       exp queue
       exp queue --where 'model ~ whisper'
     """
-    found = open_ledger().queue(where=where)
+    found = open_ledger(reap=True).queue(where=where)
     _print_list(found, len(found), empty="the queue is empty")
 
 
@@ -403,8 +511,12 @@ def doctor(fix):
     Example:
       exp doctor --fix
     """
-    store = open_ledger()
+    store = open_ledger(reap=True)
     report = {"source": click.get_current_context().meta["store_source"], **store.doctor(fix=fix)}
+    for lost in click.get_current_context().meta["reaped"]:
+        report["problems"].append({"kind": "lost_run", "severity": "error", "line": None, "fixable": True,
+                                   "fixed": True, "message": f"{lost.id} was RUNNING but {lost.failed_reason}; "
+                                   "marked FAILED"})
     if json_mode():
         output.emit_json({"report": report}, ok=report["healthy"])
     else:

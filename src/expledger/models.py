@@ -39,6 +39,8 @@ class Status(str, Enum):
     @classmethod
     def parse(cls, text: str) -> Status:
         """Read a status word as a person types it: any case, surrounding blanks ignored."""
+        if isinstance(text, Status):
+            return text
         try:
             return cls(str(text).strip().upper())
         except ValueError:
@@ -197,6 +199,8 @@ class Experiment:
     summary: str | None = None
     failed_reason: str | None = None
     tags: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)  # where and from what code it ran
+    runner: dict = field(default_factory=dict)  # the process that runs it: host, pid, attempt, exit
     uuid: str = ""
     rev: int = 0
     updated: str | None = None
@@ -309,6 +313,7 @@ def new_experiment(
     machine: str | None = None,
     tags: list | tuple = (),
     status: Status = Status.QUEUED,
+    runner: dict | None = None,
     now: datetime | None = None,
 ) -> Experiment:
     """A validated record for `add`, still without its ID (the store allocates that)."""
@@ -332,6 +337,7 @@ def new_experiment(
         created=stamp,
         started=stamp if status is Status.RUNNING else None,
         tags=_clean_tags(tags),
+        runner={**runner, "attempt": 1} if runner and status is Status.RUNNING else {},
     )
 
 
@@ -345,11 +351,42 @@ def _clean_tags(tags) -> list:
     return out
 
 
-def start(exp: Experiment, *, now: datetime | None = None) -> Experiment:
-    """QUEUED -> RUNNING."""
+def start(exp: Experiment, *, runner: dict | None = None, now: datetime | None = None) -> Experiment:
+    """QUEUED -> RUNNING; `runner` names the process that runs it (its attempt is counted)."""
     if exp.status is not Status.QUEUED:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a QUEUED experiment can be started")
-    return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now))
+    attempt = int(exp.runner.get("attempt", 0)) + 1
+    return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now),
+                               runner={**runner, "attempt": attempt} if runner else {"attempt": attempt})
+
+
+def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str | None = None,
+                   provenance: dict | None = None, attempt: int | None = None) -> Experiment:
+    """Add metrics, a summary or provenance to a RUNNING experiment without finishing it.
+
+    With `attempt`, only that attempt may write (a runner that lost its claim may not).
+    """
+    _check_attempt(exp, attempt)
+    if exp.status is not Status.RUNNING:
+        raise IllegalTransition(f"{exp.id} is {exp.status.value}, no longer running")
+    return dataclasses.replace(
+        exp,
+        metrics={**exp.metrics, **check_metrics(metrics or {})},
+        summary=summary if summary is not None else exp.summary,
+        provenance={**exp.provenance, **(provenance or {})},
+    )
+
+
+def close_run(exp: Experiment, *, runner: dict, attempt: int | None = None) -> Experiment:
+    """Record how the runner's process ended (exit code, duration) on any status."""
+    _check_attempt(exp, attempt)
+    return dataclasses.replace(exp, runner={**exp.runner, **runner})
+
+
+def _check_attempt(exp: Experiment, attempt: int | None) -> None:
+    if attempt is not None and exp.runner.get("attempt") != attempt:
+        raise IllegalTransition(
+            f"{exp.id} was claimed again (attempt {exp.runner.get('attempt')}); attempt {attempt} may not write")
 
 
 def record_result(
@@ -360,13 +397,18 @@ def record_result(
     summary: str | None = None,
     reason: str | None = None,
     force: bool = False,
+    attempt: int | None = None,
+    runner: dict | None = None,
     now: datetime | None = None,
 ) -> Experiment:
     """Record how an experiment ended; a finished result is replaced only with force.
 
+    A runner passes its `attempt` (only the current claim may write) and its exit details.
+
     The replaced result goes to the record's history. A failure always carries a reason:
     the explicit one, else the summary (the seed records failures that way).
     """
+    _check_attempt(exp, attempt)
     if not status.finished:
         raise BadInput(f"a result's status is success, failed or cancelled, not {status.value.lower()}")
     if metrics is not None and not isinstance(metrics, dict):
@@ -399,6 +441,7 @@ def record_result(
         failed_reason=reason if status is Status.FAILED else None,
         completed=now_iso(now),
         history=history,
+        runner={**exp.runner, **(runner or {})},
     )
 
 

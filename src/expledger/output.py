@@ -230,8 +230,86 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
         click.echo(f"showing {len(experiments)} of {total}; --limit 0 shows all", err=True)
 
 
-def print_experiment(exp: Experiment) -> None:
-    """`show`: one experiment whole, one field a line; params and metrics one per line."""
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list, width: int = 40) -> str:
+    """A terminal sparkline: values averaged into at most `width` buckets; gaps for NaN."""
+    numbers = [v if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
+    size = max(1, math.ceil(len(numbers) / width))
+    buckets = []
+    for start in range(0, len(numbers), size):
+        part = [v for v in numbers[start:start + size] if v is not None]
+        buckets.append(sum(part) / len(part) if part else None)
+    real = [b for b in buckets if b is not None]
+    if not real:
+        return ""
+    low, high = min(real), max(real)
+    scale = (len(SPARKS) - 1) / (high - low) if high > low else 0
+    return "".join(" " if b is None else SPARKS[round((b - low) * scale)] for b in buckets)
+
+
+def step_summary(series: dict[str, tuple[list, list]]) -> dict:
+    """Per step metric: points, step range, last, min and max (what `show --json` gives)."""
+    out = {}
+    for name, (steps, values) in series.items():
+        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        out[name] = {"points": len(values), "first_step": steps[0] if steps else None,
+                     "last_step": steps[-1] if steps else None, "last": values[-1] if values else None,
+                     "min": min(finite) if finite else None, "max": max(finite) if finite else None}
+    return out
+
+
+def _provenance_rows(exp: Experiment) -> list[tuple[str, str]]:
+    found, rows = exp.provenance, []
+    git = found.get("git") or {}
+    if git.get("commit"):
+        text = f"{git['commit'][:12]} on {git.get('branch') or '?'}"
+        if git.get("dirty"):
+            text += f", dirty: {git.get('diff_lines', '?')}-line diff in {git.get('diff_file', '?')}"
+        rows.append(("git", text))
+    if found.get("host"):
+        text = f"{found['host']} · {found.get('os', '')} · {found.get('cpus', '?')} CPUs"
+        gpus = found.get("gpus") or []
+        if gpus:
+            text += " · GPUs: " + ", ".join(f"{g['index']} {g['name']} ({g['memory_mib']} MiB)" for g in gpus)
+        if found.get("cuda_visible_devices") is not None:
+            text += f" · CUDA_VISIBLE_DEVICES={found['cuda_visible_devices']}"
+        rows.append(("host", text))
+    if found.get("python"):
+        rows.append(("python", f"{found['python']} ({len(found.get('packages') or [])} packages)"))
+    if found.get("cwd"):
+        rows.append(("cwd", found["cwd"]))
+    runner = exp.runner
+    if runner:
+        parts = [f"attempt {runner.get('attempt', 1)}", f"pid {runner.get('pid')} on {runner.get('host')}"]
+        if "exit_code" in runner:
+            parts.insert(0, f"exit {runner['exit_code']}" + (f" (signal {runner['signal']})" if "signal" in runner else ""))
+        if runner.get("dir"):
+            parts.append(f"files in {runner['dir']}")
+        rows.append(("run", " · ".join(parts)))
+    return rows
+
+
+def log_tail(run_dir, lines: int = 5) -> list[tuple[str, str]]:
+    """The last lines of a run's saved stderr and stdout."""
+    from pathlib import Path
+
+    rows = []
+    for name in ("stderr.log", "stdout.log"):
+        path = Path(run_dir) / name
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(max(0, path.stat().st_size - 8192))
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        rows += [(name, line) for line in text.splitlines()[-lines:]]
+    return rows
+
+
+def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None) -> None:
+    """`show`: one experiment whole, one field a line; step metrics as sparklines; log tail."""
     click.echo(f"{exp.id}  {click.style(printable(exp.name), bold=True)}  {status_text(exp.status)}")
     rows = [
         ("task", exp.task), ("model", exp.model), ("machine", exp.machine), ("command", exp.command),
@@ -248,8 +326,16 @@ def print_experiment(exp: Experiment) -> None:
         reason = old.get("failed_reason") or old.get("summary")
         text = f"{old['status']} (replaced {relative_time(old.get('replaced'))}) {pairs_text(old.get('metrics') or {})}"
         rows.append(("earlier result", text.rstrip() + (f" · {reason}" if reason else "")))
+    for name, (_, values) in (steps or {}).items():
+        stats = step_summary({name: ([], values)})[name]
+        rows.append(("steps", f"{name:<12} {sparkline(values)}  {stats['points']} points, last "
+                              f"{value_text(stats['last'])} (min {value_text(stats['min'])}, "
+                              f"max {value_text(stats['max'])})"))
+    rows += _provenance_rows(exp)
     rows += [(key, value_text(value)) for key, value in exp.extra.items()]
     rows.append(("uuid", f"{exp.uuid}  rev {exp.rev}"))
+    if run_dir is not None:
+        rows += log_tail(run_dir)
     width = max(len(key) for key, _ in rows)
     previous = None
     for key, value in rows:

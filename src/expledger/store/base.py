@@ -10,13 +10,15 @@ queue, …) is written once here on top of that core, so a new backend changes n
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from .. import models
-from ..errors import BadInput, NotFound
+from ..errors import BadInput, IllegalTransition, NotFound
 from ..models import Experiment, Status
 
 # Fields a search can sort by besides params.X and metrics.X.
@@ -63,6 +65,11 @@ class Search:
         return path, descending
 
 
+def _timestamp(text: str | None) -> float | None:
+    moment = models.parse_time(text)
+    return moment.timestamp() if moment else None
+
+
 class Store(ABC):
     """A ledger of experiments. Subclasses implement the five core methods."""
 
@@ -98,6 +105,29 @@ class Store(ABC):
     @abstractmethod
     def doctor(self, *, fix: bool = False) -> dict:
         """Verify the ledger; with fix, repair what can be repaired, losing nothing."""
+
+    @abstractmethod
+    def heartbeat(self, exp: Experiment) -> None:
+        """Record that the runner of a RUNNING experiment is alive, now."""
+
+    @abstractmethod
+    def last_heartbeat(self, exp: Experiment) -> float | None:
+        """When the runner last said it was alive (Unix time), or None."""
+
+    @abstractmethod
+    def append_steps(self, exp: Experiment, series: dict[str, tuple[list, list]]) -> None:
+        """Append step metrics: {name: (steps, values)}. Called often; must be cheap."""
+
+    @abstractmethod
+    def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
+        """Every step metric logged for an experiment: {name: (steps, values)} in order."""
+
+    def run_dir(self, exp: Experiment) -> Path:
+        """The folder for a run's logs and artifacts (EXP_DIR): where its runner put it, else
+        `$EXP_RUNS_DIR/<ID>-<uuid prefix>` (default ./exp-runs)."""
+        if exp.runner.get("dir"):
+            return Path(exp.runner["dir"])
+        return Path(os.environ.get("EXP_RUNS_DIR") or "exp-runs").absolute() / f"{exp.id}-{exp.uuid[:8]}"
 
     def close(self) -> None:
         """Release connections and handles."""
@@ -158,6 +188,30 @@ class Store(ABC):
     def queue(self, *, where=None) -> list[Experiment]:
         """QUEUED experiments in the order a worker takes them: oldest first."""
         return self.search(status=(Status.QUEUED,), where=where, sort="id")[0]
+
+    def reap_lost(self, *, lease: float | None = None) -> list[Experiment]:
+        """Mark FAILED every RUNNING experiment whose runner is gone; returns them.
+
+        Only experiments started by a runner (exp run, the Python API, a worker) have one;
+        one moved by hand with `exp start` stays RUNNING until someone records its result.
+        """
+        from ..liveness import is_alive
+
+        reaped = []
+        for exp in self.search(status=(Status.RUNNING,), sort="id")[0]:
+            if not exp.runner.get("pid"):
+                continue
+            beat = self.last_heartbeat(exp) or _timestamp(exp.started)
+            if is_alive(exp.runner, beat, lease=lease):
+                continue
+            since = models.now_iso(datetime.fromtimestamp(beat, timezone.utc)) if beat else exp.started
+            reason = f"lost: no heartbeat since {since} (runner pid {exp.runner.get('pid')} on {exp.runner.get('host')})"
+            try:
+                reaped.append(self.modify(exp.id, lambda current, now: models.record_result(
+                    current, status=Status.FAILED, reason=reason, attempt=exp.runner.get("attempt"), now=now)))
+            except (IllegalTransition, NotFound):
+                continue  # it finished, or was claimed again, in the meantime
+        return reaped
 
     def tried_before(self, exp: Experiment) -> list[Experiment]:
         """Other experiments with the same task, model and params (canonically equal)."""

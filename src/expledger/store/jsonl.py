@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import json
 import os
 import sys
 import time
@@ -29,6 +30,26 @@ from .base import Search, Store
 from .index import LedgerIndex
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
+STEPS_FILE = "steps.jsonl"
+
+
+def read_steps_file(path: Path) -> dict[str, tuple[list, list]]:
+    """Concatenate the flushed chunks of a steps file; a torn last chunk is skipped."""
+    series: dict[str, tuple[list, list]] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return series
+    for line in lines:
+        try:
+            chunk = json.loads(line)
+        except ValueError:
+            continue
+        for name, (steps, values) in chunk.items():
+            held = series.setdefault(name, ([], []))
+            held[0].extend(steps)
+            held[1].extend(values)
+    return series
 
 
 def _stderr_warning(message: str) -> None:
@@ -78,6 +99,45 @@ class JsonlStore(Store):
 
     def close(self) -> None:
         self.index.close()
+
+    # --- runs: heartbeats, step metrics, folders -------------------------------------
+
+    def run_dir(self, exp: Experiment) -> Path:
+        """Beside the ledger: memory/experiments/runs/EXP-001-1a2b3c4d/."""
+        if exp.runner.get("dir"):
+            return Path(exp.runner["dir"])
+        return self.path.parent / "runs" / f"{exp.id}-{exp.uuid[:8]}"
+
+    def _heartbeat_file(self, exp: Experiment) -> Path:
+        return self.cache_dir / "heartbeats" / exp.uuid
+
+    def heartbeat(self, exp: Experiment) -> None:
+        path = self._heartbeat_file(exp)
+        try:
+            path.touch()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
+    def last_heartbeat(self, exp: Experiment) -> float | None:
+        try:
+            return self._heartbeat_file(exp).stat().st_mtime
+        except OSError:
+            return None
+
+    def append_steps(self, exp: Experiment, series: dict[str, tuple[list, list]]) -> None:
+        """One line per flush, {name: [steps, values]}, appended in one write."""
+        line = (json.dumps(series, ensure_ascii=False) + "\n").encode()
+        path = self.run_dir(exp) / STEPS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
+        return read_steps_file(self.run_dir(exp) / STEPS_FILE)
 
     # --- reading and writing the file ----------------------------------------------
 

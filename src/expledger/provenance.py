@@ -1,0 +1,104 @@
+"""Where and from what code an experiment ran: git state, Python, packages, host, GPUs.
+
+Collected while the experiment runs (in a thread), so it adds nothing to start-up. Every
+probe is best-effort: a missing git or nvidia-smi leaves its part out, never fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+DIFF_FILE = "git.diff"
+
+
+def _run(argv: list[str], cwd: str | Path, timeout: float = 10) -> str | None:
+    try:
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+
+def git_state(cwd: str | Path, run_dir: Path | None = None) -> dict:
+    """Commit, branch and dirty flag; the uncommitted diff (against HEAD) saved to the run folder."""
+    if not shutil.which("git"):
+        return {}
+    top = _run(["git", "rev-parse", "--show-toplevel"], cwd)
+    if top is None:
+        return {}
+    state = {
+        "root": top.strip(),
+        "commit": (_run(["git", "rev-parse", "HEAD"], cwd) or "").strip() or None,
+        "branch": (_run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None,
+    }
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd) or ""
+    state["dirty"] = bool(status.strip())
+    if state["dirty"] and state["commit"]:
+        diff = _run(["git", "diff", "HEAD", "--binary"], cwd) or ""
+        state["diff_lines"] = diff.count("\n")
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / DIFF_FILE).write_text(diff, encoding="utf-8")
+            state["diff_file"] = str(run_dir / DIFF_FILE)
+    return state
+
+
+def gpus() -> list[dict]:
+    """GPUs as nvidia-smi lists them (index, name, memory in MiB, driver); empty without one."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    out = _run(["nvidia-smi", "--query-gpu=index,name,memory.total,driver_version",
+                "--format=csv,noheader,nounits"], ".")
+    found = []
+    for line in (out or "").splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) >= 4:
+            memory = int(parts[2]) if parts[2].isdigit() else parts[2]
+            found.append({"index": parts[0], "name": parts[1], "memory_mib": memory, "driver": parts[3]})
+    return found
+
+
+def packages() -> list[str]:
+    """Installed distributions as sorted `name==version` strings."""
+    from importlib.metadata import distributions
+
+    return sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]},
+                  key=str.lower)
+
+
+def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None) -> dict:
+    """Everything above, plus the command, working folder, Python, OS and CPU count."""
+    env = os.environ if env is None else env
+    return {
+        "argv": argv,
+        "cwd": str(cwd),
+        "git": git_state(cwd, run_dir),
+        "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+        "packages": packages(),
+        "host": platform.node(),
+        "os": platform.platform(),
+        "cpus": os.cpu_count(),
+        "gpus": gpus(),
+        "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
+def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, attempt: int | None = None) -> None:
+    """Collect provenance and add it to a RUNNING experiment (in its own store connection,
+    since it runs in a thread); trouble is one warning, never an exception."""
+    from . import models
+    from .errors import ExpledgerError
+    from .store import open_store
+
+    try:
+        found = collect(argv=argv, cwd=cwd, run_dir=store.run_dir(exp), env=env)
+        with open_store(store.url) as own:
+            own.modify(exp.id, lambda current, now: models.update_running(current, provenance=found, attempt=attempt))
+    except (ExpledgerError, OSError) as err:
+        print(f"warning: provenance of {exp.id} not recorded: {err}", file=sys.stderr)

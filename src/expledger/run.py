@@ -1,0 +1,209 @@
+"""The Python API for training code: start a run, log step metrics, record the result.
+
+    import expledger
+    with expledger.start(name="lens", task="asr", params={"lr": 1e-3}) as run:
+        for step in range(1000):
+            run.log({"loss": loss, "acc": acc}, step=step)
+        run.result(summary="converged")          # optional: a clean exit is SUCCESS
+
+Under `exp run` or `exp worker` (EXP_ID set), `start()` attaches to that experiment instead
+of creating one: the runner records the outcome, the API adds metrics and step series.
+Logging never crashes training: points are buffered in memory and flushed by a thread
+about once a second; storage trouble becomes one warning per kind, never an exception.
+Misuse (logging to a finished run, a non-numeric value) raises at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+
+from . import models
+from .errors import BadInput, ExpledgerError
+from .liveness import heartbeat_interval, runner_info
+from .models import Experiment, Status
+
+FLUSH_SECONDS = 1.0
+
+
+class Run:
+    """A live experiment: `log()` step metrics, then `result()` (or leave the `with` block).
+
+    Args:
+        store: the Store the experiment lives in.
+        experiment: the RUNNING experiment.
+        attached: True under `exp run`/`exp worker`, which own the outcome.
+    """
+
+    def __init__(self, store, experiment: Experiment, *, attached: bool = False):
+        self.store = store
+        self.experiment = experiment
+        self.attached = attached
+        self.finished = False
+        self._series: dict[str, tuple[list, list]] = {}
+        self._step = 0
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
+        self._thread.start()
+        self._uncaught: BaseException | None = None
+        self._previous_hook = sys.excepthook
+        sys.excepthook = self._excepthook
+        atexit.register(self._at_exit)
+
+    @property
+    def id(self) -> str:
+        return self.experiment.id
+
+    def log(self, values: dict, step: int | None = None) -> None:
+        """Append one point per metric at `step` (default: one past the previous step)."""
+        if self.finished:
+            raise BadInput(f"{self.id} is finished; start a new run to log more")
+        if step is None:
+            step = self._step
+        self._step = step + 1
+        series = self._series
+        for name, value in values.items():
+            if value.__class__ is not float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                value = _number(name, value)
+            held = series.get(name)
+            if held is None:
+                held = series[name] = ([], [])
+            held[0].append(step)
+            held[1].append(value)
+
+    def flush(self) -> None:
+        """Write buffered points now (the background thread does this every second)."""
+        with self._lock:
+            series, self._series = self._series, {}
+            if series:
+                self._guard("steps", self.store.append_steps, self.experiment, series)
+
+    def result(self, status: str | Status = Status.SUCCESS, *, metrics: dict | None = None,
+               summary: str | None = None, reason: str | None = None) -> Experiment:
+        """Finish the run. Final metrics default to the last logged value of each series.
+
+        Attached to `exp run`, this records metrics and summary only: the runner records the
+        status from the exit code.
+        """
+        if self.finished:
+            raise BadInput(f"{self.id} already has a result")
+        status = Status.parse(status) if isinstance(status, str) else status
+        self.flush()
+        final = {**self._last_values(), **(metrics or {})}
+        self.finished = True
+        self._stop.set()
+        if self.attached:
+            change = lambda exp, now: models.update_running(exp, metrics=final, summary=summary)  # noqa: E731
+        else:
+            change = lambda exp, now: models.record_result(  # noqa: E731
+                exp, status=status, metrics=final, summary=summary, reason=reason,
+                runner={"ended": models.now_iso(now)}, now=now)
+        updated = self._guard("result", self.store.modify, self.id, change)
+        if updated is not None:
+            self.experiment = updated
+        return self.experiment
+
+    def _last_values(self) -> dict:
+        try:
+            logged = self.store.read_steps(self.experiment)
+        except (ExpledgerError, OSError):
+            return {}
+        return {name: values[-1] for name, (_, values) in logged.items() if values}
+
+    # --- the context manager and process exit ----------------------------------------
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        if self.finished:
+            return
+        if kind is None:
+            self.result()
+        elif issubclass(kind, KeyboardInterrupt):
+            self.result(Status.CANCELLED, reason="interrupted (KeyboardInterrupt)")
+        else:
+            self.result(Status.FAILED, reason=f"{kind.__name__}: {error}"[:300])
+
+    def _excepthook(self, kind, error, tb) -> None:
+        self._uncaught = error
+        self._previous_hook(kind, error, tb)
+
+    def _at_exit(self) -> None:
+        """A script that ends without result(): SUCCESS, or FAILED by an uncaught exception."""
+        if self.finished:
+            return
+        error = self._uncaught
+        if isinstance(error, KeyboardInterrupt):
+            self.result(Status.CANCELLED, reason="interrupted (KeyboardInterrupt)")
+        elif error is not None:
+            self.result(Status.FAILED, reason=f"{type(error).__name__}: {error}"[:300])
+        else:
+            self.result()
+
+    def _background(self) -> None:
+        """Flush every second; heartbeat and provenance when no runner does it for us."""
+        if not self.attached:
+            from .provenance import record
+
+            record(self.store, self.experiment, argv=[sys.executable, *sys.argv], cwd=os.getcwd())
+        next_beat = 0.0
+        while not self._stop.wait(FLUSH_SECONDS):
+            self.flush()
+            if not self.attached and time.monotonic() >= next_beat:
+                self._guard("heartbeat", self.store.heartbeat, self.experiment)
+                next_beat = time.monotonic() + heartbeat_interval()
+        self.flush()
+
+    def _guard(self, kind: str, func, *args):
+        """Call into the store; trouble becomes one warning per kind, never an exception."""
+        try:
+            return func(*args)
+        except (ExpledgerError, OSError) as err:
+            if kind not in self._warned:
+                self._warned.add(kind)
+                print(f"warning: expledger could not save {kind} for {self.id}: {err}; training goes on",
+                      file=sys.stderr)
+            return None
+
+
+def _number(name: str, value) -> float:
+    """Accept numbers that are not Python floats (ints, NumPy and torch scalars)."""
+    if isinstance(value, bool):
+        raise BadInput(f"metric {name!r} must be a number, not true/false")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"metric {name!r} must be a number, not {type(value).__name__}") from None
+    return number
+
+
+def start(name: str | None = None, *, task: str | None = None, model: str | None = None,
+          params: dict | None = None, tags: list | tuple = (), command: str | None = None,
+          machine: str | None = None, store: str | None = None) -> Run:
+    """Start (or, under `exp run`, attach to) an experiment and return its Run.
+
+    Args:
+        name: a short human name (default: the script's name).
+        task, model, params, tags, command, machine: as for `exp add`.
+        store: a store URL (default: as the CLI resolves it).
+    """
+    from .config import resolve_machine, resolve_store
+    from .store import open_store
+
+    if os.environ.get("EXP_ID") and not store:
+        opened = open_store(os.environ.get("EXP_STORE") or resolve_store()[0])
+        return Run(opened, opened.get(os.environ["EXP_ID"]), attached=True)
+    opened = open_store(resolve_store(store)[0])
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    experiment = opened.add(
+        name=name or script, task=task, model=model, params=params or {}, tags=tags,
+        command=command or " ".join([os.path.basename(sys.executable), *sys.argv]),
+        machine=resolve_machine(machine), status=Status.RUNNING, runner=runner_info(),
+    )
+    return Run(opened, experiment)

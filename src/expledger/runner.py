@@ -1,0 +1,234 @@
+"""Run an experiment's command and record everything: `exp run` and the worker use this.
+
+The child runs in its own process group with EXP_ID, EXP_DIR, EXP_METRICS_FILE and
+EXP_STORE set. Its stdout and stderr are shown live and saved in the run folder; its
+provenance is collected in a thread while it runs; a heartbeat says the run is alive and
+notices a cancellation made elsewhere. The outcome comes from the exit status: SUCCESS on 0,
+else FAILED with a reason read from the output's tail; CANCELLED when stopped.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import models
+from .errors import ExpledgerError, IllegalTransition
+from .liveness import heartbeat_interval
+from .models import Experiment, Status
+from .reasons import failure_reason
+
+GRACE_SECONDS = 10.0  # between SIGTERM and SIGKILL when a run is stopped
+TAIL_LINES = 60
+
+
+@dataclass
+class Outcome:
+    experiment: Experiment
+    exit_code: int
+
+
+def _die_with_parent() -> None:
+    """In the child (Linux): be sent SIGTERM if the runner dies, so no run outlives its record."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class _Pump(threading.Thread):
+    """Copy one of the child's streams to a file and (optionally) a terminal; keep its tail."""
+
+    def __init__(self, source, log_path: Path, echo):
+        super().__init__(daemon=True)
+        self.source, self.log_path, self.echo = source, log_path, echo
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+
+    def run(self) -> None:
+        partial = b""
+        with open(self.log_path, "ab") as log:
+            while chunk := os.read(self.source.fileno(), 65536):
+                log.write(chunk)
+                log.flush()
+                if self.echo is not None:
+                    try:
+                        self.echo.write(chunk)
+                        self.echo.flush()
+                    except (OSError, ValueError):
+                        self.echo = None  # the terminal went away; keep logging
+                *lines, partial = (partial + chunk).split(b"\n")
+                self.tail.extend(line.decode("utf-8", "replace") for line in lines)
+        if partial:
+            self.tail.append(partial.decode("utf-8", "replace"))
+
+
+class Execution:
+    """One run of one claimed (RUNNING) experiment's command."""
+
+    def __init__(self, store, exp: Experiment, argv: list[str] | str, *, shell: bool = False,
+                 cwd: str | Path | None = None, env: dict | None = None, quiet_stdout: bool = False):
+        self.store, self.exp, self.argv, self.shell = store, exp, argv, shell
+        self.cwd = Path(cwd or os.getcwd()).absolute()
+        self.extra_env = env or {}
+        self.quiet_stdout = quiet_stdout
+        self.attempt = exp.runner.get("attempt")
+        self.run_dir = store.run_dir(exp)
+        self.stop_reason: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self._done = threading.Event()
+
+    # --- stopping ------------------------------------------------------------------
+
+    def stop(self, why: str) -> None:
+        """Stop the child: SIGTERM to its group, SIGKILL after the grace period."""
+        if self.stop_reason is None:
+            self.stop_reason = why
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        _signal_group(proc, signal.SIGTERM)
+        grace = float(os.environ.get("EXP_GRACE") or GRACE_SECONDS)
+        timer = threading.Timer(grace, lambda: proc.poll() is None and _signal_group(proc, signal.SIGKILL))
+        timer.daemon = True
+        timer.start()
+
+    def _watch(self) -> None:
+        """Heartbeat, and stop the child if the experiment was cancelled or claimed elsewhere."""
+        from .store import open_store
+
+        interval = heartbeat_interval()
+        try:
+            with open_store(self.store.url) as store:
+                while not self._done.wait(interval):
+                    store.heartbeat(self.exp)
+                    current = store.get(self.exp.id)
+                    if current.status is not Status.RUNNING or current.runner.get("attempt") != self.attempt:
+                        self.stop(f"{current.status.value.lower()} elsewhere")
+        except ExpledgerError as err:  # the store went away: keep running, say so once
+            print(f"warning: heartbeat stopped: {err}", file=sys.stderr)
+
+    def _record_provenance(self) -> None:
+        from .provenance import record
+
+        record(self.store, self.exp, argv=self.argv, cwd=self.cwd, env=self.env, attempt=self.attempt)
+
+    # --- running -------------------------------------------------------------------
+
+    @property
+    def env(self) -> dict:
+        return {
+            **os.environ, **self.extra_env,
+            "EXP_ID": self.exp.id, "EXP_DIR": str(self.run_dir), "EXP_STORE": self.store.url,
+            "EXP_METRICS_FILE": str(self.run_dir / "metrics.json"), "EXP_ATTEMPT": str(self.attempt),
+        }
+
+    def run(self) -> Outcome:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.store.heartbeat(self.exp)
+        started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, shell=self.shell, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        except OSError as err:
+            name = self.argv if isinstance(self.argv, str) else self.argv[0]
+            reason = (f"command not found: {name}" if isinstance(err, FileNotFoundError)
+                      else f"cannot run {name}: {err.strerror}")
+            return self._finish(Status.FAILED, reason, {"exit_code": 127}, 127)
+        out_echo = sys.stderr.buffer if self.quiet_stdout else sys.stdout.buffer
+        pumps = [_Pump(self.proc.stdout, self.run_dir / "stdout.log", out_echo),
+                 _Pump(self.proc.stderr, self.run_dir / "stderr.log", sys.stderr.buffer)]
+        helpers = [threading.Thread(target=self._watch, daemon=True),
+                   threading.Thread(target=self._record_provenance, daemon=True)]
+        for thread in pumps + helpers:
+            thread.start()
+        code = self.proc.wait()
+        self._done.set()
+        for thread in pumps + helpers[1:]:
+            thread.join(timeout=30)
+        runner = {"exit_code": code, "duration": round(time.monotonic() - started, 3), "child_pid": self.proc.pid,
+                  "dir": str(self.run_dir)}
+        if code < 0:
+            runner["signal"] = -code
+        exit_code = code if code >= 0 else 128 - code
+        tail = [line for pump in pumps for line in pump.tail]
+        if self.stop_reason:
+            return self._finish(Status.CANCELLED, f"stopped: {self.stop_reason}", runner, exit_code)
+        if code == 0:
+            return self._finish(Status.SUCCESS, None, runner, exit_code)
+        return self._finish(Status.FAILED, failure_reason(code, tail), runner, exit_code)
+
+    def _written_metrics(self) -> dict:
+        """What the child wrote to EXP_METRICS_FILE (a JSON object of numbers), if anything."""
+        path = self.run_dir / "metrics.json"
+        if not path.exists():
+            return {}
+        try:
+            written = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(written, dict):
+                raise ValueError("not a JSON object")
+            return models.check_metrics(written)
+        except (ValueError, ExpledgerError) as err:
+            print(f"warning: ignored {path}: {err}", file=sys.stderr)
+            return {}
+
+    def _finish(self, status: Status, reason: str | None, runner: dict, exit_code: int) -> Outcome:
+        runner = {**runner, "dir": str(self.run_dir), "ended": models.now_iso()}
+        last_logged = {name: values[-1] for name, (_, values) in self.store.read_steps(self.exp).items() if values}
+        written = self._written_metrics()
+
+        def record(exp: Experiment, now) -> Experiment:
+            # Final metrics: the metrics file wins, then what the API recorded, then the last logged step.
+            metrics = {**{k: v for k, v in last_logged.items() if k not in exp.metrics}, **written}
+            return models.record_result(
+                exp, status=status, metrics=metrics, reason=reason if status is Status.FAILED else None,
+                summary=reason if status is Status.CANCELLED else None, attempt=self.attempt, runner=runner, now=now)
+
+        try:
+            final = self.store.modify(self.exp.id, record)
+        except IllegalTransition:  # cancelled or re-claimed meanwhile: keep that, add how we ended
+            try:
+                final = self.store.modify(self.exp.id, lambda exp, now: models.close_run(
+                    exp, runner=runner, attempt=self.attempt))
+            except IllegalTransition:
+                final = self.store.get(self.exp.id)
+        return Outcome(final, exit_code)
+
+
+def _signal_group(proc: subprocess.Popen, number: int) -> None:
+    try:
+        os.killpg(proc.pid, number)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_local(exp: Experiment) -> bool:
+    """Stop the process running a (just cancelled) experiment if it runs on this host.
+
+    Its runner (exp run, a worker) then stops the command; a runner on another host sees
+    the cancellation at its next heartbeat. Returns whether a process was signalled.
+    """
+    from .liveness import is_alive, this_host
+
+    runner = exp.runner
+    if runner.get("host") != this_host() or not runner.get("pid") or "exit_code" in runner:
+        return False
+    if not is_alive(runner, None):
+        return False
+    try:
+        os.kill(int(runner["pid"]), signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
