@@ -247,7 +247,10 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     if not json_mode():
         click.echo(f"{exp.id} RUNNING · output saved in {execution.run_dir}", err=True)
 
+    received = []
+
     def stop(number, frame):
+        received.append(number)
         execution.stop(f"{signal.Signals(number).name} to exp run")
 
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
@@ -260,7 +263,7 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
         output.emit_json({"experiment": outcome.experiment.to_dict(), "exit_code": outcome.exit_code})
     else:
         click.echo(output.result_line(outcome.experiment), err=True)
-    raise click.exceptions.Exit(outcome.exit_code)
+    raise click.exceptions.Exit(128 + received[0] if received else outcome.exit_code)  # 130 after Ctrl-C
 
 
 def _report(exp) -> None:

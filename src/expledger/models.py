@@ -361,8 +361,8 @@ def start(exp: Experiment, *, runner: dict | None = None, now: datetime | None =
 
 
 def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str | None = None,
-                   provenance: dict | None = None, attempt: int | None = None) -> Experiment:
-    """Add metrics, a summary or provenance to a RUNNING experiment without finishing it.
+                   attempt: int | None = None) -> Experiment:
+    """Add metrics or a summary to a RUNNING experiment without finishing it.
 
     With `attempt`, only that attempt may write (a runner that lost its claim may not).
     """
@@ -373,8 +373,13 @@ def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str
         exp,
         metrics={**exp.metrics, **check_metrics(metrics or {})},
         summary=summary if summary is not None else exp.summary,
-        provenance={**exp.provenance, **(provenance or {})},
     )
+
+
+def add_provenance(exp: Experiment, provenance: dict, *, attempt: int | None = None) -> Experiment:
+    """Record where a run ran; allowed after it finished too (a short run may end first)."""
+    _check_attempt(exp, attempt)
+    return dataclasses.replace(exp, provenance={**exp.provenance, **provenance})
 
 
 def close_run(exp: Experiment, *, runner: dict, attempt: int | None = None) -> Experiment:

@@ -99,6 +99,6 @@ def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, atte
     try:
         found = collect(argv=argv, cwd=cwd, run_dir=store.run_dir(exp), env=env)
         with open_store(store.url) as own:
-            own.modify(exp.id, lambda current, now: models.update_running(current, provenance=found, attempt=attempt))
+            own.modify(exp.id, lambda current, now: models.add_provenance(current, found, attempt=attempt))
     except (ExpledgerError, OSError) as err:
         print(f"warning: provenance of {exp.id} not recorded: {err}", file=sys.stderr)

@@ -26,7 +26,8 @@ def failure_reason(exit_code: int, tail: list[str]) -> str:
     for pattern, what in ((_CUDA_OOM, "CUDA out of memory"), (_HOST_OOM, "out of memory")):
         for line in reversed(lines):
             if pattern.search(line):
-                return _short(line if what.lower() in line.lower() else f"{what}: {line}")
+                says_it = "out of memory" in line.lower() or "outofmemory" in line.lower()
+                return _short(line if says_it else f"{what}: {line}")
     if exit_code < 0:
         number = -exit_code
         try:

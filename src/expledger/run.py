@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from array import array
 import sys
 import threading
 import time
@@ -43,7 +44,7 @@ class Run:
         self.experiment = experiment
         self.attached = attached
         self.finished = False
-        self._series: dict[str, tuple[list, list]] = {}
+        self._series: dict[str, tuple[array, array]] = {}
         self._step = 0
         self._lock = threading.Lock()
         self._warned: set[str] = set()
@@ -65,14 +66,16 @@ class Run:
             raise BadInput(f"{self.id} is finished; start a new run to log more")
         if step is None:
             step = self._step
+        elif step.__class__ is not int:
+            step = _step_number(step)
         self._step = step + 1
         series = self._series
         for name, value in values.items():
-            if value.__class__ is not float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value.__class__ is not float and value.__class__ is not int:
                 value = _number(name, value)
             held = series.get(name)
             if held is None:
-                held = series[name] = ([], [])
+                held = series[name] = (array("q"), array("d"))
             held[0].append(step)
             held[1].append(value)
 
@@ -97,6 +100,8 @@ class Run:
         final = {**self._last_values(), **(metrics or {})}
         self.finished = True
         self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)  # let provenance land before the process may exit
         if self.attached:
             change = lambda exp, now: models.update_running(exp, metrics=final, summary=summary)  # noqa: E731
         else:
@@ -172,8 +177,14 @@ class Run:
             return None
 
 
+def _step_number(step) -> int:
+    if isinstance(step, bool) or not float(step).is_integer():
+        raise BadInput(f"step must be a whole number, not {step!r}")
+    return int(step)
+
+
 def _number(name: str, value) -> float:
-    """Accept numbers that are not Python floats (ints, NumPy and torch scalars)."""
+    """Accept numbers that are not plain floats or ints (NumPy and torch scalars)."""
     if isinstance(value, bool):
         raise BadInput(f"metric {name!r} must be a number, not true/false")
     try:

@@ -115,8 +115,9 @@ class Store(ABC):
         """When the runner last said it was alive (Unix time), or None."""
 
     @abstractmethod
-    def append_steps(self, exp: Experiment, series: dict[str, tuple[list, list]]) -> None:
-        """Append step metrics: {name: (steps, values)}. Called often; must be cheap."""
+    def append_steps(self, exp: Experiment, series: dict) -> None:
+        """Append step metrics: {name: (steps array('q'), values array('d'))}; see steps.py.
+        Called about once a second by a running experiment."""
 
     @abstractmethod
     def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:

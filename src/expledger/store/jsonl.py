@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import json
 import os
 import sys
 import time
@@ -30,26 +29,7 @@ from .base import Search, Store
 from .index import LedgerIndex
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
-STEPS_FILE = "steps.jsonl"
-
-
-def read_steps_file(path: Path) -> dict[str, tuple[list, list]]:
-    """Concatenate the flushed chunks of a steps file; a torn last chunk is skipped."""
-    series: dict[str, tuple[list, list]] = {}
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return series
-    for line in lines:
-        try:
-            chunk = json.loads(line)
-        except ValueError:
-            continue
-        for name, (steps, values) in chunk.items():
-            held = series.setdefault(name, ([], []))
-            held[0].extend(steps)
-            held[1].extend(values)
-    return series
+STEPS_FILE = "steps.bin"
 
 
 def _stderr_warning(message: str) -> None:
@@ -125,9 +105,11 @@ class JsonlStore(Store):
         except OSError:
             return None
 
-    def append_steps(self, exp: Experiment, series: dict[str, tuple[list, list]]) -> None:
-        """One line per flush, {name: [steps, values]}, appended in one write."""
-        line = (json.dumps(series, ensure_ascii=False) + "\n").encode()
+    def append_steps(self, exp: Experiment, series: dict) -> None:
+        """Binary chunks (steps.py) appended to the run folder's steps.bin in one write."""
+        from ..steps import encode
+
+        line = encode(series)
         path = self.run_dir(exp) / STEPS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -137,7 +119,12 @@ class JsonlStore(Store):
             os.close(fd)
 
     def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
-        return read_steps_file(self.run_dir(exp) / STEPS_FILE)
+        from ..steps import decode
+
+        try:
+            return decode((self.run_dir(exp) / STEPS_FILE).read_bytes())
+        except FileNotFoundError:
+            return {}
 
     # --- reading and writing the file ----------------------------------------------
 

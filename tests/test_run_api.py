@@ -1,0 +1,162 @@
+"""The Python API: `expledger.start()`, step logging, results, and never crashing training."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import expledger
+from expledger.errors import BadInput
+from expledger.models import Status
+from expledger.store import open_store
+
+from .conftest import LEDGER, run_exp
+
+
+def _store(tmp_path):
+    return open_store(str(tmp_path / LEDGER))
+
+
+def test_a_run_logs_steps_and_its_final_metrics_default_to_the_last_values(tmp_path):
+    with expledger.start(name="lens", task="asr", params={"lr": 1e-3}, tags=["api"]) as run:
+        for step in range(1000):
+            run.log({"loss": 1 / (step + 1), "acc": step / 1000}, step=step)
+        run.log({"loss": math.nan})  # step 1000, auto-numbered
+    with _store(tmp_path) as store:
+        exp = store.get(run.id)
+        steps = store.read_steps(exp)
+    assert exp.status is Status.SUCCESS and exp.params == {"lr": 0.001} and exp.tags == ["api"]
+    assert steps["loss"][0][:3] == [0, 1, 2] and steps["loss"][0][-1] == 1000 and len(steps["acc"][1]) == 1000
+    assert math.isnan(exp.metrics["loss"]) and exp.metrics["acc"] == 0.999
+    assert exp.runner["pid"] and exp.provenance.get("python")
+
+
+def test_explicit_metrics_win_over_the_last_logged_values(tmp_path):
+    with expledger.start(name="x") as run:
+        run.log({"acc": 0.5})
+        run.result(metrics={"acc": 0.93, "test_acc": 0.9}, summary="held-out set")
+    with _store(tmp_path) as store:
+        exp = store.get(run.id)
+    assert exp.metrics == {"acc": 0.93, "test_acc": 0.9} and exp.summary == "held-out set"
+
+
+def test_an_exception_marks_the_run_failed_and_is_re_raised(tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        with expledger.start(name="x") as run:
+            run.log({"loss": 1.0})
+            1 / 0
+    with _store(tmp_path) as store:
+        exp = store.get(run.id)
+    assert exp.status is Status.FAILED and exp.failed_reason == "ZeroDivisionError: division by zero"
+
+
+def test_ctrl_c_marks_the_run_cancelled(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with expledger.start(name="x") as run:
+            raise KeyboardInterrupt
+    with _store(tmp_path) as store:
+        assert store.get(run.id).status is Status.CANCELLED
+
+
+def test_misuse_raises_at_once(tmp_path):
+    run = expledger.start(name="x")
+    with pytest.raises(BadInput, match="must be a number"):
+        run.log({"acc": "high"})
+    run.result()
+    with pytest.raises(BadInput, match="is finished"):
+        run.log({"acc": 1.0})
+
+
+def test_storage_trouble_is_one_warning_and_training_goes_on(tmp_path, capsys):
+    run = expledger.start(name="x")
+    with _store(tmp_path) as store:
+        blocked = store.run_dir(run.experiment)
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the run folder should be")
+    for step in range(3):
+        run.log({"loss": 1.0}, step=step)
+        run.flush()
+    run.result()
+    err = capsys.readouterr().err
+    assert err.count("could not save steps") == 1 and "training goes on" in err
+
+
+def test_under_exp_run_the_api_attaches_to_that_experiment(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import expledger
+        run = expledger.start(name="ignored: exp run registered it")
+        for step in range(5):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+        run.result(metrics={"val_acc": 0.8}, summary="attached")
+    """))
+    result = run_exp("run", "--name", "via exp run", "--", sys.executable, str(script), cwd=tmp_path)
+    assert result.code == 0, result.err
+    listed = json.loads(run_exp("list", "--json", cwd=tmp_path).out)
+    assert listed["total"] == 1
+    exp = listed["experiments"][0]
+    assert exp["name"] == "via exp run" and exp["status"] == "SUCCESS" and exp["summary"] == "attached"
+    assert exp["metrics"] == {"val_acc": 0.8, "loss": 0.2}
+    shown = json.loads(run_exp("show", "1", "--json", cwd=tmp_path).out)
+    assert shown["steps"]["loss"]["points"] == 5 and shown["steps"]["loss"]["last"] == 0.2
+
+
+@pytest.mark.parametrize("ending, status, reason", [
+    ("pass", "SUCCESS", None),
+    ("raise RuntimeError('diverged')", "FAILED", "RuntimeError: diverged"),
+])
+def test_a_script_without_result_is_finished_at_exit(tmp_path, ending, status, reason):
+    script = tmp_path / "plain.py"
+    script.write_text(f"import expledger\nrun = expledger.start(name='plain')\nrun.log({{'x': 1}})\n{ending}\n")
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, timeout=60)
+    exp = json.loads(run_exp("show", "1", "--json", cwd=tmp_path).out)["experiment"]
+    assert exp["status"] == status and exp["failed_reason"] == reason and exp["metrics"] == {"x": 1}
+
+
+TRAIN = """
+import numpy as np
+from sklearn.datasets import load_digits
+import expledger
+
+X, y = load_digits(return_X_y=True)
+X, y = X / 16.0, (y == 3).astype(float)
+split = int(len(X) * 0.75)
+w, b = np.zeros(X.shape[1]), 0.0
+with expledger.start(name="logreg digits", task="digits", model="logreg", params={"lr": 0.5}) as run:
+    for step in range(150):
+        p = 1 / (1 + np.exp(-(X[:split] @ w + b)))
+        loss = -np.mean(y[:split] * np.log(p + 1e-9) + (1 - y[:split]) * np.log(1 - p + 1e-9))
+        w -= 0.5 * X[:split].T @ (p - y[:split]) / split
+        b -= 0.5 * np.mean(p - y[:split])
+        acc = np.mean(((X[split:] @ w + b) > 0) == y[split:])
+        run.log({"loss": loss, "acc": acc}, step=step)
+"""
+
+
+def test_a_real_training_loop_is_shown_and_plotted(tmp_path):
+    import matplotlib.image
+
+    (tmp_path / "train.py").write_text(TRAIN)
+    assert subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True).returncode == 0
+    assert run_exp("run", "--", sys.executable, "train.py", cwd=tmp_path).code == 0
+    first = json.loads(run_exp("show", "1", "--json", cwd=tmp_path).out)
+    assert first["experiment"]["metrics"]["acc"] > 0.9 and first["steps"]["loss"]["points"] == 150
+    assert first["steps"]["loss"]["last"] < first["steps"]["loss"]["max"]
+    shown = run_exp("show", "2", cwd=tmp_path).out
+    assert "steps" in shown and "▁" in shown and "150 points" in shown
+    png = tmp_path / "curves.png"
+    result = run_exp("plot", "1", "2", "--metric", "loss", "--metric", "acc", "-o", png, cwd=tmp_path)
+    assert result.code == 0, result.err
+    image = matplotlib.image.imread(png)
+    assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 0.05  # a real, non-blank picture
+
+
+def test_plot_explains_what_is_missing(tmp_path):
+    run_exp("add", "--name", "nothing logged", cwd=tmp_path)
+    result = run_exp("plot", "1", "-o", tmp_path / "x.png", cwd=tmp_path)
+    assert result.code == 2 and "nothing to plot" in result.err
