@@ -128,10 +128,11 @@ def _warn_if_tried(store, exp, *, task, model, params) -> list:
 @click.option("--name", required=True, help="A short human name for the experiment.")
 @experiment_options
 @click.option("--command", help="The command line that runs it, complete enough to reproduce.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Workers take higher priorities first.")
 @click.option("--status", type=StatusType((Status.QUEUED, Status.RUNNING)), default="queued", show_default=True,
               help="queued, or running to start it now.")
 @common_options
-def add(name, task, model, params_json, machine, tags, command, status):
+def add(name, task, model, params_json, machine, tags, command, priority, status):
     """Register a new experiment; warn if the same config was tried before.
 
     \b
@@ -143,8 +144,10 @@ def add(name, task, model, params_json, machine, tags, command, status):
 
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
     store = open_ledger()
-    exp = store.add(name=name, task=task, model=model, params=params, command=command,
-                    machine=resolve_machine(machine), tags=tags, status=status)
+    # A queued experiment's machine is its target: without --machine (or EXP_MACHINE) any worker may take it.
+    where = resolve_machine(machine) if status is Status.RUNNING else resolve_machine(machine, default=None)
+    exp = store.add(name=name, task=task, model=model, params=params, command=command, machine=where,
+                    tags=tags, status=status, priority=priority, workdir=os.getcwd())
     if not json_mode():
         click.echo(output.result_line(exp))
     similar = _warn_if_tried(store, exp, task=task, model=model, params=params)
@@ -236,12 +239,14 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
         if name or task or model or params_json or machine or tags:
             raise BadInput("--id runs a queued experiment as registered; leave out --name, --task, … "
                            "(or drop --id to register a new one)")
-        exp = store.modify(exp_id, lambda e, now: models.start(e, runner=runner_info(), now=now))
+        exp = store.modify(exp_id, lambda e, now: models.start(
+            e, runner=runner_info(), machine=resolve_machine(None), now=now))
     else:
         params = parse_json_object(params_json, "--params") if params_json is not None else {}
         text = shlex.join(command)
         exp = store.add(name=name or text[:60], task=task, model=model, params=params, command=text,
-                        machine=resolve_machine(machine), tags=tags, status=Status.RUNNING, runner=runner_info())
+                        machine=resolve_machine(machine), tags=tags, status=Status.RUNNING, runner=runner_info(),
+                        workdir=os.getcwd())
         _warn_if_tried(store, exp, task=task, model=model, params=params)
     execution = Execution(store, exp, list(command), quiet_stdout=json_mode())
     if not json_mode():

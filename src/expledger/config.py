@@ -32,7 +32,10 @@ def resolve_store(flag: str | None = None, *, cwd: str | Path | None = None, env
     return str(here / LEDGER_RELPATH), "new ledger in the current folder"
 
 
-def resolve_machine(flag: str | None = None, *, environ=None) -> str:
-    """The machine name recorded on new experiments."""
+_HOST = object()
+
+
+def resolve_machine(flag: str | None = None, *, environ=None, default=_HOST) -> str | None:
+    """The machine name recorded on new experiments; `default` replaces the host name."""
     environ = os.environ if environ is None else environ
-    return flag or environ.get("EXP_MACHINE") or os.uname().nodename
+    return flag or environ.get("EXP_MACHINE") or (os.uname().nodename if default is _HOST else default)

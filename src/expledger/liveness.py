@@ -8,7 +8,6 @@ host only the heartbeat can tell: it must be younger than the lease.
 from __future__ import annotations
 
 import os
-import time
 
 DEFAULT_LEASE = 120.0  # seconds without a heartbeat before another host calls a run lost
 DEFAULT_INTERVAL = 10.0  # seconds between heartbeats
@@ -62,11 +61,13 @@ def _process_alive(pid: int, start: str | None) -> bool:
     return start is None or process_start(pid) == start
 
 
-def is_alive(runner: dict, heartbeat_at: float | None, *, lease: float | None = None,
-             now: float | None = None) -> bool:
-    """Whether the runner described by `runner` is still at work."""
+def is_alive(runner: dict, heartbeat_age: float | None, *, lease: float | None = None) -> bool:
+    """Whether the runner described by `runner` is still at work.
+
+    On its own host a dead PID settles it at once; a live one that stopped heartbeating
+    (paused, hung) is lost after the lease too, as it is from any other host.
+    """
     if runner.get("host") == this_host() and runner.get("pid"):
-        return _process_alive(int(runner["pid"]), runner.get("pid_start"))
-    if heartbeat_at is None:
-        return True  # nothing to judge by yet; the lease starts with the first heartbeat
-    return (now or time.time()) - heartbeat_at < (lease or lease_seconds())
+        if not _process_alive(int(runner["pid"]), runner.get("pid_start")):
+            return False
+    return heartbeat_age is None or heartbeat_age < (lease or lease_seconds())

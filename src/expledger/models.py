@@ -199,6 +199,9 @@ class Experiment:
     summary: str | None = None
     failed_reason: str | None = None
     tags: list = field(default_factory=list)
+    priority: int = 0  # workers take higher first
+    workdir: str | None = None  # where it was added: a worker runs its command there
+    aliases: list = field(default_factory=list)  # IDs it had in ledgers merged into this one
     provenance: dict = field(default_factory=dict)  # where and from what code it ran
     runner: dict = field(default_factory=dict)  # the process that runs it: host, pid, attempt, exit
     uuid: str = ""
@@ -291,8 +294,8 @@ def read_identity(data) -> tuple[str, int, Status]:
     if not isinstance(data.get("tags") or [], (list, str)):
         raise ValueError("tags is not a list")
     rev = data.get("rev") or 0
-    if not isinstance(rev, int):
-        raise ValueError("rev is not a whole number")
+    if not isinstance(rev, int) or not isinstance(data.get("priority") or 0, int):
+        raise ValueError("rev or priority is not a whole number")
     return data.get("uuid") or legacy_uuid(exp_id), rev, status
 
 
@@ -313,6 +316,8 @@ def new_experiment(
     machine: str | None = None,
     tags: list | tuple = (),
     status: Status = Status.QUEUED,
+    priority: int = 0,
+    workdir: str | None = None,
     runner: dict | None = None,
     now: datetime | None = None,
 ) -> Experiment:
@@ -337,6 +342,8 @@ def new_experiment(
         created=stamp,
         started=stamp if status is Status.RUNNING else None,
         tags=_clean_tags(tags),
+        priority=int(priority),
+        workdir=workdir,
         runner={**runner, "attempt": 1} if runner and status is Status.RUNNING else {},
     )
 
@@ -351,13 +358,26 @@ def _clean_tags(tags) -> list:
     return out
 
 
-def start(exp: Experiment, *, runner: dict | None = None, now: datetime | None = None) -> Experiment:
-    """QUEUED -> RUNNING; `runner` names the process that runs it (its attempt is counted)."""
+def start(exp: Experiment, *, runner: dict | None = None, machine: str | None = None,
+          now: datetime | None = None) -> Experiment:
+    """QUEUED -> RUNNING; `runner` names the process that runs it (its attempt is counted),
+    `machine` where it runs now."""
     if exp.status is not Status.QUEUED:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a QUEUED experiment can be started")
     attempt = int(exp.runner.get("attempt", 0)) + 1
-    return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now),
-                               runner={**runner, "attempt": attempt} if runner else {"attempt": attempt})
+    return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now), machine=machine or exp.machine,
+                               runner={**(runner or {}), "attempt": attempt})
+
+
+def requeue(exp: Experiment, *, reason: str, attempt: int | None = None) -> Experiment:
+    """RUNNING -> QUEUED again (a lost run with retries left, a worker told to give back its work)."""
+    _check_attempt(exp, attempt)
+    if exp.status is not Status.RUNNING:
+        raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a RUNNING experiment can be re-queued")
+    runner = {"attempt": exp.runner.get("attempt", 0), "requeued": reason}
+    if "max_attempts" in exp.runner:
+        runner["max_attempts"] = exp.runner["max_attempts"]
+    return dataclasses.replace(exp, status=Status.QUEUED, started=None, runner=runner)
 
 
 def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str | None = None,

@@ -156,6 +156,7 @@ class Run:
         if not self.attached:
             from .provenance import record
 
+            self._guard("heartbeat", self.store.heartbeat, self.experiment)
             record(self.store, self.experiment, argv=[sys.executable, *sys.argv], cwd=os.getcwd())
         next_beat = 0.0
         while not self._stop.wait(FLUSH_SECONDS):

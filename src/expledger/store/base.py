@@ -14,7 +14,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .. import models
@@ -22,7 +22,9 @@ from ..errors import BadInput, IllegalTransition, NotFound
 from ..models import Experiment, Status
 
 # Fields a search can sort by besides params.X and metrics.X.
-SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "started", "completed", "updated", "rev")
+SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "started", "completed", "updated", "rev",
+            "priority")
+QUEUE_ORDER = "-priority,id"  # the order workers take queued experiments in
 
 
 @dataclass(frozen=True)
@@ -49,25 +51,22 @@ class Search:
     sort: str = "-id"
     limit: int | None = None
 
-    def sort_key(self) -> tuple[tuple[str, ...], bool]:
-        """The sort field as a path (`("params", "lr")`) and whether it is descending."""
-        text = self.sort.strip()
-        descending = text.startswith("-")
-        path = tuple(text.lstrip("-+").split("."))
-        if not (
-            (len(path) == 1 and path[0] in SORTABLE)
-            or (len(path) >= 2 and path[0] in ("params", "metrics") and all(path[1:]))
-        ):
-            raise BadInput(
-                f"cannot sort by {self.sort!r}: use one of {', '.join(SORTABLE)}, "
-                "or params.NAME / metrics.NAME (prefix - for descending)"
-            )
-        return path, descending
-
-
-def _timestamp(text: str | None) -> float | None:
-    moment = models.parse_time(text)
-    return moment.timestamp() if moment else None
+    def sort_keys(self) -> list[tuple[tuple[str, ...], bool]]:
+        """The sort, `-priority,id`, as [(path, descending), …]; BadInput for unknown fields."""
+        keys = []
+        for text in self.sort.split(","):
+            text = text.strip()
+            path = tuple(text.lstrip("-+").split("."))
+            if not (
+                (len(path) == 1 and path[0] in SORTABLE)
+                or (len(path) >= 2 and path[0] in ("params", "metrics") and all(path[1:]))
+            ):
+                raise BadInput(
+                    f"cannot sort by {text!r}: use one of {', '.join(SORTABLE)}, "
+                    "or params.NAME / metrics.NAME (prefix - for descending; commas for more keys)"
+                )
+            keys.append((path, text.startswith("-")))
+        return keys
 
 
 class Store(ABC):
@@ -107,12 +106,17 @@ class Store(ABC):
         """Verify the ledger; with fix, repair what can be repaired, losing nothing."""
 
     @abstractmethod
+    def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
+        """Atomically take the first experiment `search` finds that no one else is taking,
+        and apply `change` to it; None when there is none. Each experiment goes to one caller."""
+
+    @abstractmethod
     def heartbeat(self, exp: Experiment) -> None:
         """Record that the runner of a RUNNING experiment is alive, now."""
 
     @abstractmethod
-    def last_heartbeat(self, exp: Experiment) -> float | None:
-        """When the runner last said it was alive (Unix time), or None."""
+    def heartbeat_age(self, exp: Experiment) -> float | None:
+        """Seconds since the runner last said it was alive (by the store's clock), or None."""
 
     @abstractmethod
     def append_steps(self, exp: Experiment, series: dict) -> None:
@@ -155,14 +159,34 @@ class Store(ABC):
 
     def modify(self, ref: str | int, change: Callable[[Experiment, datetime], Experiment]) -> Experiment:
         """Apply `change(current, now)` atomically, bumping rev and stamping updated with `now`."""
-        exp_id = models.format_id(models.parse_id(ref))
+        return self._modify(models.format_id(models.parse_id(ref)), self._versioned(change))
 
+    def _versioned(self, change: Callable[[Experiment, datetime], Experiment]) -> Callable[[Experiment], Experiment]:
         def versioned(current: Experiment) -> Experiment:
             moment = self.now()
             changed = change(current, moment)
             return dataclasses.replace(changed, rev=current.rev + 1, updated=models.now_iso(moment))
 
-        return self._modify(exp_id, versioned)
+        return versioned
+
+    def claim(self, *, machine: str | None = None, where=None, runner: dict | None = None,
+              max_attempts: int = 1) -> Experiment | None:
+        """Start the next queued experiment for a worker on `machine`, or None.
+
+        Highest priority first, then oldest; one targeted at another machine is left alone
+        (no target means any machine). Exactly one caller gets each experiment.
+        """
+        from ..query import And, Compare, Exists, Not, Or, parse
+
+        condition = Or((Compare(("machine",), "=", machine), Not(Exists(("machine",))))) if machine else None
+        if isinstance(where, str):
+            where = parse(where)
+        if where is not None:
+            condition = And((condition, where)) if condition is not None else where
+        search = Search(status=(Status.QUEUED,), where=condition, sort=QUEUE_ORDER, limit=1)
+        runner = {**(runner or {}), "max_attempts": max_attempts}
+        return self._claim(search, self._versioned(
+            lambda exp, now: models.start(exp, runner=runner, machine=machine, now=now)))
 
     def start(self, ref: str | int) -> Experiment:
         return self.modify(ref, lambda exp, now: models.start(exp, now=now))
@@ -181,17 +205,18 @@ class Store(ABC):
             from ..query import parse
 
             search = dataclasses.replace(search, where=parse(search.where))
-        search.sort_key()  # validate before any backend work
+        search.sort_keys()  # validate before any backend work
         if search.limit is not None and search.limit < 0:
             raise BadInput("--limit must be 0 (all) or a positive number")
         return self._search(search)
 
     def queue(self, *, where=None) -> list[Experiment]:
-        """QUEUED experiments in the order a worker takes them: oldest first."""
-        return self.search(status=(Status.QUEUED,), where=where, sort="id")[0]
+        """QUEUED experiments in the order a worker takes them: highest priority, then oldest."""
+        return self.search(status=(Status.QUEUED,), where=where, sort=QUEUE_ORDER)[0]
 
     def reap_lost(self, *, lease: float | None = None) -> list[Experiment]:
-        """Mark FAILED every RUNNING experiment whose runner is gone; returns them.
+        """Mark FAILED (or re-queue, while attempts remain) every RUNNING experiment whose
+        runner is gone; returns them.
 
         Only experiments started by a runner (exp run, the Python API, a worker) have one;
         one moved by hand with `exp start` stays RUNNING until someone records its result.
@@ -202,14 +227,19 @@ class Store(ABC):
         for exp in self.search(status=(Status.RUNNING,), sort="id")[0]:
             if not exp.runner.get("pid"):
                 continue
-            beat = self.last_heartbeat(exp) or _timestamp(exp.started)
-            if is_alive(exp.runner, beat, lease=lease):
+            age = self.heartbeat_age(exp)
+            if age is None and exp.started:
+                age = (self.now() - models.parse_time(exp.started)).total_seconds()
+            if is_alive(exp.runner, age, lease=lease):
                 continue
-            since = models.now_iso(datetime.fromtimestamp(beat, timezone.utc)) if beat else exp.started
+            since = models.now_iso(self.now() - timedelta(seconds=age)) if age is not None else exp.started
             reason = f"lost: no heartbeat since {since} (runner pid {exp.runner.get('pid')} on {exp.runner.get('host')})"
+            attempt = exp.runner.get("attempt")
+            retry = (attempt or 1) < exp.runner.get("max_attempts", 1)
             try:
-                reaped.append(self.modify(exp.id, lambda current, now: models.record_result(
-                    current, status=Status.FAILED, reason=reason, attempt=exp.runner.get("attempt"), now=now)))
+                reaped.append(self.modify(exp.id, lambda current, now: models.requeue(
+                    current, reason=reason, attempt=attempt) if retry else models.record_result(
+                    current, status=Status.FAILED, reason=reason, attempt=attempt, now=now)))
             except (IllegalTransition, NotFound):
                 continue  # it finished, or was claimed again, in the meantime
         return reaped

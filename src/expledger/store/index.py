@@ -21,14 +21,14 @@ from ..models import FORMAT_VERSION, Experiment, fingerprint, id_number, read_id
 from .base import Search
 from .sql import Compiler, SQLiteDialect, regexp
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
 # Plain columns for every top-level field and small JSON columns for params, metrics and
 # tags: a query then parses a 50-byte params object instead of the whole 500-byte record.
-TEXT_FIELDS = ("name", "task", "model", "command", "machine", "created", "started", "completed", "summary",
-               "failed_reason", "updated")
-JSON_FIELDS = ("params", "metrics", "tags")
-_COLUMNS = ("uuid", "id", "num", "rev", "status", *TEXT_FIELDS, *JSON_FIELDS, "fingerprint", "line", "data")
+SCALAR_FIELDS = ("name", "task", "model", "command", "machine", "created", "started", "completed", "summary",
+                 "failed_reason", "updated", "priority", "workdir")
+JSON_FIELDS = ("params", "metrics", "tags", "aliases")
+_COLUMNS = ("uuid", "id", "num", "rev", "status", *SCALAR_FIELDS, *JSON_FIELDS, "fingerprint", "line", "data")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS exp(uuid TEXT PRIMARY KEY, {", ".join(_COLUMNS[1:])});
@@ -44,7 +44,7 @@ ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS
 WHERE excluded.rev >= exp.rev OR excluded.rev = 0
 """
 _COMPILER = Compiler(
-    SQLiteDialect(scalar_columns={"id", "status", "rev", "uuid", *TEXT_FIELDS}, json_columns=set(JSON_FIELDS)),
+    SQLiteDialect(scalar_columns={"id", "status", "rev", "uuid", *SCALAR_FIELDS}, json_columns=set(JSON_FIELDS)),
     columns={"status": "status", "task": "task", "model": "model", "machine": "machine",
              "fingerprint": "fingerprint", "id": "id", "id_number": "num"},
 )
@@ -246,7 +246,7 @@ def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
     uuid, rev, status = identity
     data, raw = indexed_form(data, raw)
     exp_id = data["id"]
-    return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f) for f in TEXT_FIELDS),
+    return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f) for f in SCALAR_FIELDS),
             *(json.dumps(data.get(f), ensure_ascii=False) for f in JSON_FIELDS),
             fingerprint(data.get("task"), data.get("model"), data.get("params") or {}), line,
             raw.decode("utf-8", "replace"))

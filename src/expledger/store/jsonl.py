@@ -69,6 +69,15 @@ class JsonlStore(Store):
             self._append(changed.to_line())
         return changed
 
+    def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
+        with self._locked():  # the lock makes the search and the write one step
+            found, _ = self.index.search(search)
+            if not found:
+                return None
+            changed = change(found[0])
+            self._append(changed.to_line())
+        return changed
+
     def _lookup(self, exp_id: str) -> Experiment | None:
         self._read()
         return self.index.get(exp_id)
@@ -99,9 +108,9 @@ class JsonlStore(Store):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
 
-    def last_heartbeat(self, exp: Experiment) -> float | None:
+    def heartbeat_age(self, exp: Experiment) -> float | None:
         try:
-            return self._heartbeat_file(exp).stat().st_mtime
+            return time.time() - self._heartbeat_file(exp).stat().st_mtime
         except OSError:
             return None
 

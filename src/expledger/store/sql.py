@@ -197,21 +197,25 @@ class Compiler:
         return f"({kind}) = 'text' AND {text} {op_sql} ?", [*kind_args, *text_args, value]
 
     def order(self, search: Search) -> tuple[str, list]:
-        """ORDER BY for the search's sort: missing values last, then by ID."""
-        path, descending = search.sort_key()
-        direction = "DESC" if descending else "ASC"
+        """ORDER BY for the search's sort keys: missing values last, then by ID."""
+        parts, args = [], []
         number = self.columns["id_number"]
-        if path == ("id",):
-            return f"{number} {direction}, {self.columns['id']} {direction}", []
-        if path == ("status",):
-            return f"{self.columns['status']} {direction}, {number} ASC", []
-        # Numbers first, then text, then true/false, then lists, objects and missing, in
-        # either direction: a NaN (stored as text) never tops a leaderboard.
-        kind, kind_args = self.dialect.kind(path)
-        expr, args = self.dialect.sortable(path)
-        rank = (f"CASE ({kind}) WHEN 'number' THEN 0 WHEN 'text' THEN 1 WHEN 'boolean' THEN 2 "
-                "WHEN 'null' THEN 4 ELSE 3 END")
-        return f"{rank}, {expr} {direction}, {number} ASC", [*kind_args, *args]
+        for path, descending in search.sort_keys():
+            direction = "DESC" if descending else "ASC"
+            if path == ("id",):
+                parts.append(f"{number} {direction}, {self.columns['id']} {direction}")
+                continue
+            if path == ("status",):
+                parts.append(f"{self.columns['status']} {direction}")
+                continue
+            # Numbers first, then text, then true/false, then lists, objects and missing, in
+            # either direction: a NaN (stored as text) never tops a leaderboard.
+            kind, kind_args = self.dialect.kind(path)
+            expr, expr_args = self.dialect.sortable(path)
+            parts.append(f"CASE ({kind}) WHEN 'number' THEN 0 WHEN 'text' THEN 1 WHEN 'boolean' THEN 2 "
+                         f"WHEN 'null' THEN 4 ELSE 3 END, {expr} {direction}")
+            args += [*kind_args, *expr_args]
+        return ", ".join([*parts, f"{number} ASC"]), args
 
 
 def regexp(pattern: str, text) -> bool:
