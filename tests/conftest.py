@@ -69,3 +69,37 @@ def run_exp(*args: str, cwd=None, env=None, timeout=60) -> Result:
 @pytest.fixture
 def exp_proc():
     return run_exp
+
+
+POSTGRES_URL = os.environ.get("EXP_TEST_POSTGRES_URL")
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES_URL, reason="set EXP_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) "
+                             "to run the PostgreSQL tests; .ci/run sets it")
+
+
+@pytest.fixture
+def postgres_url():
+    """A store URL on the test server, in a fresh schema dropped afterwards."""
+    yield from _schema()
+
+
+@pytest.fixture(scope="module")
+def postgres_schema():
+    """Like postgres_url, shared by one test module."""
+    yield from _schema()
+
+
+def _schema():
+    if not POSTGRES_URL:
+        pytest.skip("set EXP_TEST_POSTGRES_URL to run the PostgreSQL tests; .ci/run sets it")
+    import uuid
+
+    import psycopg
+
+    schema = f"exp_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    joiner = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -161,9 +161,13 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ledger_store(tmp_path_factory):
-    store = open_store(str(tmp_path_factory.mktemp("query") / "experiments.jsonl"))
+@pytest.fixture(scope="module", params=["jsonl", "postgres"])
+def ledger_store(request, tmp_path_factory):
+    if request.param == "jsonl":
+        store = open_store(str(tmp_path_factory.mktemp("query") / "experiments.jsonl"))
+    else:
+        schema = request.getfixturevalue("postgres_schema")
+        store = open_store(schema)
     for spec in LEDGER:
         spec = dict(spec)
         result = spec.pop("result", None)

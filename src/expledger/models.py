@@ -409,9 +409,12 @@ def close_run(exp: Experiment, *, runner: dict, attempt: int | None = None) -> E
 
 
 def _check_attempt(exp: Experiment, attempt: int | None) -> None:
-    if attempt is not None and exp.runner.get("attempt") != attempt:
-        raise IllegalTransition(
-            f"{exp.id} was claimed again (attempt {exp.runner.get('attempt')}); attempt {attempt} may not write")
+    """A runner writes only for its own attempt, and not once its experiment was re-queued."""
+    if attempt is None:
+        return
+    if exp.runner.get("attempt") != attempt or exp.status is Status.QUEUED:
+        raise IllegalTransition(f"{exp.id} was re-queued or claimed again (now attempt "
+                                f"{exp.runner.get('attempt')}, {exp.status.value}); attempt {attempt} may not write")
 
 
 def record_result(

@@ -31,7 +31,15 @@ def _jsonl(url: str, **options) -> Store:
     return JsonlStore(path, url=url, **options)
 
 
+def _postgres(url: str, **options) -> Store:
+    from .postgres import PostgresStore
+
+    return PostgresStore(url, **options)
+
+
 register_store("jsonl", _jsonl)
+register_store("postgresql", _postgres)
+register_store("postgres", _postgres)
 
 
 def scheme_of(url: str) -> str:

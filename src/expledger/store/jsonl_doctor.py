@@ -51,25 +51,7 @@ def check(store, *, fix: bool) -> dict:
         if old is None or exp.rev >= old.rev or exp.rev == 0:
             current[exp.uuid] = exp
             winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
-    owners: dict[str, list[Experiment]] = {}
-    for exp in current.values():
-        owners.setdefault(exp.id, []).append(exp)
-    for exp_id, exps in owners.items():
-        if len(exps) > 1:
-            names = "; ".join(f"{e.name!r} ({e.uuid})" for e in exps)
-            problems.append(_problem("duplicate_id", f"{exp_id} names {len(exps)} different experiments "
-                                     f"(ledgers merged by hand?): {names}; commands act on the first"))
-    for exp in current.values():
-        if id_number(exp.id) is None:
-            problems.append(_problem("odd_id", f"{exp.id!r} ({exp.name!r}) is not an ID of the form EXP-001; "
-                                     "commands cannot name it"))
-        if not exp.name.strip():
-            problems.append(_problem("empty_name", f"{exp.id} has an empty name"))
-        if exp.status is Status.FAILED and not (exp.failed_reason or "").strip():
-            problems.append(
-                _problem("failed_without_reason", f"{exp.id} is FAILED without a reason; record one with "
-                         f"`exp result {exp.id} --status failed --reason \"…\" --force`")
-            )
+    problems += record_problems(list(current.values()))
     quarantine_path = None
     if fix and quarantine:
         quarantine_path = store.rewrite(keep, quarantine)
@@ -99,3 +81,26 @@ def _problem(kind: str, message: str, *, line: int | None = None, fixable: bool 
     severity = "warning" if kind in ("failed_without_reason", "empty_name", "odd_id") else "error"
     return {"kind": kind, "severity": severity, "message": message, "line": line,
             "fixable": fixable, "fixed": False}
+
+
+def record_problems(experiments: list[Experiment]) -> list[dict]:
+    """What is wrong with the current records themselves, whatever the store."""
+    problems = []
+    owners: dict[str, list[Experiment]] = {}
+    for exp in experiments:
+        owners.setdefault(exp.id, []).append(exp)
+    for exp_id, exps in owners.items():
+        if len(exps) > 1:
+            names = "; ".join(f"{e.name!r} ({e.uuid})" for e in exps)
+            problems.append(_problem("duplicate_id", f"{exp_id} names {len(exps)} different experiments "
+                                     f"(ledgers merged by hand?): {names}", fixable=True))
+    for exp in experiments:
+        if id_number(exp.id) is None:
+            problems.append(_problem("odd_id", f"{exp.id!r} ({exp.name!r}) is not an ID of the form EXP-001; "
+                                     "commands cannot name it"))
+        if not exp.name.strip():
+            problems.append(_problem("empty_name", f"{exp.id} has an empty name"))
+        if exp.status is Status.FAILED and not (exp.failed_reason or "").strip():
+            problems.append(_problem("failed_without_reason", f"{exp.id} is FAILED without a reason; record one "
+                                     f"with `exp result {exp.id} --status failed --reason \"…\" --force`"))
+    return problems

@@ -45,8 +45,12 @@ class Dialect(ABC):
         """The field as a sort key: numbers numerically, strings as text."""
 
     @abstractmethod
-    def regex(self, text_sql: str) -> str:
-        """True when the bound pattern (first placeholder) is found in `text_sql`, any case."""
+    def regex(self, path: tuple, pattern: str) -> tuple[str, list]:
+        """True when `pattern` (a regular expression) is found in the text field, any case."""
+
+    def boolean_value(self, value: bool):
+        """A Python bool as this database compares it with `boolean(path)`."""
+        return int(value)
 
     @abstractmethod
     def has(self, path: tuple, value) -> tuple[str, list]:
@@ -88,8 +92,9 @@ class SQLiteDialect(Dialect):
 
     text = boolean = sortable = number
 
-    def regex(self, text_sql: str) -> str:
-        return f"regexp(?, {text_sql})"
+    def regex(self, path, pattern):
+        text, args = self.text(path)
+        return f"regexp(?, {text})", [pattern, *args]
 
     def has(self, path, value):
         column, json_path = self._locate(path)
@@ -183,13 +188,14 @@ class Compiler:
             return f"{self.columns['status']} {op_sql} ?", [value]
         kind, kind_args = self.dialect.kind(path)
         if op == "~":
-            text, text_args = self.dialect.text(path)
-            return f"({kind}) = 'text' AND {self.dialect.regex(text)}", [*kind_args, str(value), *text_args]
+            match, match_args = self.dialect.regex(path, str(value))
+            return f"({kind}) = 'text' AND {match}", [*kind_args, *match_args]
         if isinstance(value, bool):
             if op not in ("=", "!="):
                 raise BadInput(f"--where: true and false compare only with = or != (in {'.'.join(path)} {op})")
             field, field_args = self.dialect.boolean(path)
-            return f"({kind}) = 'boolean' AND {field} {op_sql} ?", [*kind_args, *field_args, _sql_value(value)]
+            return f"({kind}) = 'boolean' AND {field} {op_sql} ?", [*kind_args, *field_args,
+                                                                  self.dialect.boolean_value(value)]
         if isinstance(value, (int, float)):
             number, number_args = self.dialect.number(path)
             return f"({kind}) = 'number' AND {number} {op_sql} ?", [*kind_args, *number_args, value]
@@ -205,8 +211,8 @@ class Compiler:
             if path == ("id",):
                 parts.append(f"{number} {direction}, {self.columns['id']} {direction}")
                 continue
-            if path == ("status",):
-                parts.append(f"{self.columns['status']} {direction}")
+            if len(path) == 1 and path[0] in self.columns:  # a plain column: the database's index can serve
+                parts.append(f"{self.columns[path[0]]} {direction} NULLS LAST")
                 continue
             # Numbers first, then text, then true/false, then lists, objects and missing, in
             # either direction: a NaN (stored as text) never tops a leaderboard.
@@ -230,3 +236,40 @@ def _compiled(pattern: str) -> re.Pattern:
     if pattern not in _PATTERNS:
         _PATTERNS[pattern] = re.compile(pattern, re.IGNORECASE)
     return _PATTERNS[pattern]
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL's jsonb operators over a `data` jsonb column; paths travel as text[]."""
+
+    false = "false"
+    _KIND = "CASE jsonb_typeof(data #> ?::text[]) WHEN 'string' THEN 'text' ELSE jsonb_typeof(data #> ?::text[]) END"
+
+    def kind(self, path):
+        return self._KIND, [list(path), list(path)]
+
+    def number(self, path):
+        return ("CASE WHEN jsonb_typeof(data #> ?::text[]) = 'number' THEN (data #>> ?::text[])::float8 END",
+                [list(path), list(path)])
+
+    def text(self, path):
+        return '(data #>> ?::text[]) COLLATE "C"', [list(path)]
+
+    def boolean(self, path):
+        return ("CASE WHEN jsonb_typeof(data #> ?::text[]) = 'boolean' THEN (data #>> ?::text[])::boolean END",
+                [list(path), list(path)])
+
+    def boolean_value(self, value):
+        return bool(value)
+
+    def sortable(self, path):
+        return "(data #> ?::text[])", [list(path)]
+
+    def regex(self, path, pattern):
+        return "(data #>> ?::text[]) ~* ?", [list(path), pattern]
+
+    def has(self, path, value):
+        import json
+
+        return ("CASE jsonb_typeof(data #> ?::text[]) WHEN 'array' THEN (data #> ?::text[]) @> ?::jsonb "
+                "WHEN 'object' THEN jsonb_exists(data #> ?::text[], ?) ELSE false END",
+                [list(path), list(path), json.dumps([value]), list(path), str(value)])

@@ -1,0 +1,216 @@
+"""The team store: one PostgreSQL database shared by every machine (`postgresql://…`).
+
+Same contract as the JSONL store. IDs come from a counter row (gap-free, one writer at a
+time); every change is a compare-and-set (`UPDATE … WHERE uuid = … AND rev = …`) retried on
+conflict; workers claim with `FOR UPDATE SKIP LOCKED`, so each queued experiment goes to
+exactly one of them. Each record is kept whole as jsonb (the same dict as a JSONL line),
+every version also in `experiment_versions`; the schema is migrated on connect
+(store/migrations.py). Needs `pip install 'expledger[postgres]'` (psycopg 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as uuidlib
+from collections.abc import Callable
+
+from ..errors import MissingExtra, NotFound, StoreError
+from ..models import Experiment, Status, format_id, id_number
+from . import migrations
+from .base import Search, Store
+from .sql import Compiler, PostgresDialect
+
+_COMPILER = Compiler(PostgresDialect(), columns={
+    "status": "status", "task": "task", "model": "model", "machine": "machine", "priority": "priority",
+    "fingerprint": "fingerprint", "id": "id", "id_number": "num",
+})
+_ROW = "uuid, id, num, rev, status, task, model, machine, priority, fingerprint, data"
+CONFLICT_RETRIES = 100
+
+
+def _sql(text: str) -> str:
+    """The compiler's `?` placeholders as psycopg's `%s`."""
+    return text.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresStore(Store):
+    """A ledger in a PostgreSQL database (the schema is created and migrated on connect)."""
+
+    def __init__(self, url: str, *, now=None, warn=None):
+        super().__init__(url, now=now)
+        try:
+            import psycopg
+            from psycopg.types.json import Jsonb
+        except ImportError:
+            raise MissingExtra("the PostgreSQL store needs psycopg: pip install 'expledger[postgres]'") from None
+        self._Jsonb = Jsonb
+        try:
+            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as err:
+            raise StoreError(f"cannot connect to {_redacted(url)}: {' '.join(str(err).split())}") from None
+        self._errors = psycopg.Error
+        migrations.apply(self.db)
+
+    # --- core ----------------------------------------------------------------------
+
+    def _values(self, exp: Experiment) -> tuple:
+        return (exp.uuid, exp.id, id_number(exp.id), exp.rev, exp.status.value, exp.task, exp.model, exp.machine,
+                exp.priority, exp.fingerprint, self._Jsonb(exp.to_dict()))
+
+    def _insert(self, exp: Experiment) -> None:
+        self.db.execute(f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)})", self._values(exp))
+        self._version(exp)
+
+    def _version(self, exp: Experiment) -> None:
+        self.db.execute("INSERT INTO experiment_versions (uuid, rev, data) VALUES (%s, %s, %s) "
+                        "ON CONFLICT DO NOTHING", (exp.uuid, exp.rev, self._Jsonb(exp.to_dict())))
+
+    def _update(self, exp: Experiment, expected_rev: int) -> bool:
+        """Compare-and-set: write only if the stored rev is still the one read."""
+        values = self._values(exp)
+        cursor = self.db.execute(
+            "UPDATE experiments SET id = %s, num = %s, rev = %s, status = %s, task = %s, model = %s, machine = %s, "
+            "priority = %s, fingerprint = %s, data = %s WHERE uuid = %s AND rev = %s",
+            (*values[1:], exp.uuid, expected_rev))
+        if cursor.rowcount != 1:
+            return False
+        self._version(exp)
+        return True
+
+    def _create(self, record: Experiment) -> Experiment:
+        with self._guard(), self.db.transaction():
+            number = self.db.execute("UPDATE exp_counter SET next_number = next_number + 1 "
+                                     "RETURNING next_number - 1").fetchone()[0]
+            taken = self.db.execute("SELECT coalesce(max(num), 0) FROM experiments").fetchone()[0]
+            if number <= taken:  # the counter fell behind (a copy brought higher IDs): catch up
+                number = taken + 1
+                self.db.execute("UPDATE exp_counter SET next_number = %s", (number + 1,))
+            created = dataclasses.replace(record, id=format_id(number), uuid=str(uuidlib.uuid4()), rev=1,
+                                          updated=record.created)
+            self._insert(created)
+        return created
+
+    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
+        for _ in range(CONFLICT_RETRIES):
+            current = self._lookup(exp_id)
+            if current is None:
+                raise NotFound(f"no experiment {exp_id} in {_redacted(self.url)}")
+            changed = change(current)
+            with self._guard(), self.db.transaction():
+                if self._update(changed, current.rev):
+                    return changed
+        raise StoreError(f"{exp_id} kept changing under us; try again")
+
+    def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
+        where, args = _COMPILER.where(search)
+        order, order_args = _COMPILER.order(search)
+        with self._guard(), self.db.transaction():
+            row = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order} "
+                                       "LIMIT 1 FOR UPDATE SKIP LOCKED"), [*args, *order_args]).fetchone()
+            if row is None:
+                return None
+            current = Experiment.from_dict(row[0])
+            changed = change(current)
+            self._update(changed, current.rev)
+        return changed
+
+    def _lookup(self, exp_id: str) -> Experiment | None:
+        with self._guard():
+            row = self.db.execute("SELECT data FROM experiments WHERE id = %s ORDER BY num LIMIT 1", (exp_id,)).fetchone()
+            if row is None:  # an ID it had in a ledger merged into this one
+                row = self.db.execute("SELECT data FROM experiments WHERE data -> 'aliases' @> %s ORDER BY num "
+                                      "LIMIT 1", (self._Jsonb([exp_id]),)).fetchone()
+        return Experiment.from_dict(row[0]) if row else None
+
+    def _search(self, search: Search) -> tuple[list[Experiment], int]:
+        where, args = _COMPILER.where(search)
+        order, order_args = _COMPILER.order(search)
+        with self._guard():
+            total = self.db.execute(_sql(f"SELECT count(*) FROM experiments WHERE {where}"), args).fetchone()[0]
+            limit = "" if search.limit is None else f" LIMIT {int(search.limit)}"
+            rows = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order}{limit}"),
+                                   [*args, *order_args]).fetchall()
+        return [Experiment.from_dict(data) for (data,) in rows], total
+
+    def _guard(self):
+        """Database errors as one-line StoreErrors."""
+        return _DatabaseErrors(self)
+
+    # --- runs ------------------------------------------------------------------------
+
+    def heartbeat(self, exp: Experiment) -> None:
+        with self._guard():
+            self.db.execute("INSERT INTO experiment_heartbeats (uuid, beat) VALUES (%s, now()) "
+                            "ON CONFLICT (uuid) DO UPDATE SET beat = now()", (exp.uuid,))
+
+    def heartbeat_age(self, exp: Experiment) -> float | None:
+        with self._guard():
+            row = self.db.execute("SELECT extract(epoch FROM now() - beat) FROM experiment_heartbeats "
+                                  "WHERE uuid = %s", (exp.uuid,)).fetchone()
+        return float(row[0]) if row else None
+
+    def append_steps(self, exp: Experiment, series: dict) -> None:
+        from ..steps import encode
+
+        with self._guard():
+            self.db.execute("INSERT INTO experiment_steps (uuid, chunk) VALUES (%s, %s)", (exp.uuid, encode(series)))
+
+    def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
+        from ..steps import decode
+
+        with self._guard():
+            chunks = self.db.execute("SELECT chunk FROM experiment_steps WHERE uuid = %s ORDER BY seq",
+                                     (exp.uuid,)).fetchall()
+        return decode(b"".join(bytes(chunk) for (chunk,) in chunks))
+
+    # --- doctor ----------------------------------------------------------------------
+
+    def doctor(self, *, fix: bool = False) -> dict:
+        from .jsonl_doctor import record_problems
+
+        experiments, _ = self._search(Search(limit=None, sort="id"))
+        problems = record_problems(experiments)
+        with self._guard():
+            counter = self.db.execute("SELECT next_number FROM exp_counter").fetchone()[0]
+            highest = self.db.execute("SELECT coalesce(max(num), 0) FROM experiments").fetchone()[0]
+            if counter <= highest:
+                problem = {"kind": "counter_behind", "severity": "error", "line": None, "fixable": True,
+                           "fixed": False, "message": f"the ID counter ({counter}) is not above the highest ID "
+                                                      f"({highest})"}
+                if fix:
+                    self.db.execute("UPDATE exp_counter SET next_number = %s", (highest + 1,))
+                    problem["fixed"] = True
+                problems.append(problem)
+            applied = [name for (name,) in self.db.execute("SELECT name FROM exp_migrations ORDER BY name")]
+        by_status: dict[str, int] = {}
+        for exp in experiments:
+            by_status[exp.status.value] = by_status.get(exp.status.value, 0) + 1
+        return {"store": _redacted(self.url), "path": None, "lines": None, "experiments": len(experiments),
+                "by_status": by_status, "migrations": applied, "problems": problems, "quarantine": None,
+                "healthy": all(p["fixed"] for p in problems if p["severity"] == "error")}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _DatabaseErrors:
+    def __init__(self, store: PostgresStore):
+        self.store = store
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is not None and isinstance(error, self.store._errors):
+            raise StoreError(f"database error on {_redacted(self.store.url)}: {' '.join(str(error).split())}") from None
+        return False
+
+
+def _redacted(url: str) -> str:
+    """A URL without its password, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}" if ":" in credentials else url
