@@ -533,6 +533,123 @@ def doctor(fix):
         raise click.exceptions.Exit(1)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--machine", help="This worker's machine: it takes experiments targeted here or nowhere "
+                                "(default: $EXP_MACHINE, else the host name).")
+@click.option("--gpus", metavar="0,1,…", help="GPUs to use (default: every GPU nvidia-smi lists; 'none' for none).")
+@click.option("--gpus-per-run", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="GPUs per experiment; slots run at once.")
+@click.option("--task", help="Only experiments of this task.")
+@click.option("--where", metavar="EXPR", help="Only experiments matching this query.")
+@click.option("--once", is_flag=True, help="Run one experiment (if any) and stop.")
+@click.option("--max-runs", type=click.IntRange(1), help="Stop after this many.")
+@click.option("--until-empty", is_flag=True, help="Stop when the queue is empty and nothing runs.")
+@click.option("--retries", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Re-queue a run whose worker was lost this many times before it counts as FAILED.")
+@click.option("--workdir", type=click.Path(file_okay=False, exists=True), help="Run commands here, "
+              "not in the folder each experiment was added from.")
+@click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True,
+              help="Seconds between looks at the queue.")
+@click.option("--on-stop", type=click.Choice(["finish", "requeue"]), default="finish", show_default=True,
+              help="On SIGINT/SIGTERM: finish what runs, or stop it and give it back to the queue.")
+@common_options
+def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty, retries, workdir, poll, on_stop):
+    """Run queued experiments, one at a time or in GPU slots, until stopped.
+
+    Any number of workers, on any machines sharing the store, can run at once: each
+    experiment is taken by exactly one. Commands run through the shell, as `exp run` would.
+
+    \b
+    Example:
+      exp worker --machine lab --gpus 0,1,2,3 --gpus-per-run 2 --retries 1
+      exp worker --until-empty --where 'task = asr'
+    """
+    from .config import resolve_machine
+    from .provenance import gpus as detect_gpus
+    from .query import to_text
+    from .worker import Worker, WorkerOptions, install_signal_handlers
+
+    store = open_ledger()
+    if task:
+        from .query import Compare, parse
+
+        condition = Compare(("task",), "=", task)
+        where = to_text(condition) + (f" and ({where})" if where else "")
+        parse(where)
+    if gpus is None:
+        gpu_list = [g["index"] for g in detect_gpus()]
+    else:
+        gpu_list = [] if gpus.strip().lower() == "none" else [g.strip() for g in gpus.split(",") if g.strip()]
+    if gpu_list and gpus_per_run > len(gpu_list):
+        raise BadInput(f"--gpus-per-run {gpus_per_run} needs at least that many GPUs; this worker has {len(gpu_list)}")
+    options = WorkerOptions(machine=resolve_machine(machine), gpus=gpu_list, gpus_per_run=gpus_per_run,
+                            where=where, max_runs=1 if once else max_runs, until_empty=until_empty,
+                            retries=retries, workdir=workdir, poll=poll, on_stop=on_stop,
+                            quiet_stdout=json_mode())
+    running = Worker(store.url, options, report=lambda line: click.echo(f"worker: {line}", err=True))
+    install_signal_handlers(running)
+    slots = ", ".join(",".join(s) for s in running.slots if s) or "no GPUs"
+    click.echo(f"worker: {options.machine} taking queued experiments from {store.url} ({slots})", err=True)
+    outcomes = running.run()
+    if json_mode():
+        output.emit_json({"ran": [{"experiment": o.experiment.to_dict(), "exit_code": o.exit_code} for o in outcomes]})
+
+
+def _transfer(source_url: str, target_url: str) -> dict:
+    from .store import open_store
+    from .transfer import merge
+
+    if source_url == target_url:
+        raise BadInput("the source and the target are the same store")
+    with open_store(source_url) as source, open_store(target_url) as target:
+        return merge(source, target)
+
+
+def _print_transfer(report: dict, target: str) -> None:
+    if json_mode():
+        output.emit_json({"report": report})
+        return
+    click.echo(f"{target}: {report['added']} added, {report['updated']} updated, {report['unchanged']} unchanged, "
+               f"{report['step_series']} step series copied")
+    for moved in report["renumbered"]:
+        click.echo(f"  {moved['was']} -> {moved['id']}  {output.printable(moved['name'])} "
+                   f"(its ID was taken; {moved['was']} stays an alias)")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--from", "source", required=True, metavar="URL", help="The store to copy from.")
+@click.option("--to", "target", required=True, metavar="URL", help="The store to copy into.")
+@common_options
+def copy(source, target):
+    """Copy a whole ledger into another store, losslessly; running it twice adds nothing.
+
+    Records keep their uuid, ID, history and times; step series come along.
+
+    \b
+    Example:
+      exp copy --from memory/experiments/experiments.jsonl --to postgresql://lab-db/experiments
+    """
+    _print_transfer(_transfer(source, target), target)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("other", metavar="OTHER")
+@common_options
+def merge(other):
+    """Merge another ledger (e.g. a laptop's experiments.jsonl) into this one.
+
+    Records are matched by uuid, never duplicated; one whose ID is taken by a different
+    experiment gets the next free ID and keeps the old one as an alias. Merging A into B
+    and B into A give the same ledger; merging again changes nothing.
+
+    \b
+    Example:
+      exp merge ~/laptop/memory/experiments/experiments.jsonl
+    """
+    store = open_ledger()
+    _print_transfer(_transfer(other, store.url), store.url)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `exp` and of the seed's exp_tracker.py: one line per error, no traceback."""
     args = sys.argv[1:] if argv is None else list(argv)

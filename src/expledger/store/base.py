@@ -111,6 +111,17 @@ class Store(ABC):
         and apply `change` to it; None when there is none. Each experiment goes to one caller."""
 
     @abstractmethod
+    def _put(self, exp: Experiment) -> bool:
+        """Write a whole record as given (copy, merge), unless the store holds the same uuid at
+        an equal or higher rev; whether it was written."""
+
+    def put(self, exp: Experiment) -> bool:
+        """Store a record from another ledger as it is: its uuid, ID, rev and times kept."""
+        if not exp.uuid or models.id_number(exp.id) is None:
+            raise BadInput(f"cannot store {exp.id!r}: a record needs a uuid and an ID like EXP-001")
+        return self._put(exp)
+
+    @abstractmethod
     def heartbeat(self, exp: Experiment) -> None:
         """Record that the runner of a RUNNING experiment is alive, now."""
 

@@ -204,7 +204,15 @@ class LedgerIndex:
     # --- reading -----------------------------------------------------------------------
 
     def get(self, exp_id: str) -> Experiment | None:
+        """By ID, else by an alias (an ID it had in a ledger merged into this one)."""
         row = self._db.execute("SELECT data FROM exp WHERE id = ? ORDER BY line LIMIT 1", (exp_id,)).fetchone()
+        if row is None:
+            row = self._db.execute("SELECT data FROM exp WHERE EXISTS (SELECT 1 FROM json_each(exp.aliases) "
+                                   "WHERE value = ?) ORDER BY num LIMIT 1", (exp_id,)).fetchone()
+        return Experiment.from_line(row[0]) if row else None
+
+    def get_uuid(self, uuid: str) -> Experiment | None:
+        row = self._db.execute("SELECT data FROM exp WHERE uuid = ?", (uuid,)).fetchone()
         return Experiment.from_line(row[0]) if row else None
 
     def lines(self) -> dict[str, str]:

@@ -78,6 +78,14 @@ class JsonlStore(Store):
             self._append(changed.to_line())
         return changed
 
+    def _put(self, exp: Experiment) -> bool:
+        with self._locked():
+            held = self.index.get_uuid(exp.uuid)
+            if held is not None and held.rev >= exp.rev:
+                return False
+            self._append(exp.to_line())
+        return True
+
     def _lookup(self, exp_id: str) -> Experiment | None:
         self._read()
         return self.index.get(exp_id)

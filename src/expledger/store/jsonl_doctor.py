@@ -52,6 +52,18 @@ def check(store, *, fix: bool) -> dict:
             current[exp.uuid] = exp
             winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
     problems += record_problems(list(current.values()))
+    renumbered = fix and any(p["kind"] == "duplicate_id" for p in problems)
+    if renumbered:
+        from ..transfer import reconcile
+
+        for exp, before in reconcile(list(current.values()), []):
+            store._append(exp.to_line())  # the caller holds the lock
+            current[exp.uuid] = exp
+            keep.append(exp.to_line())
+        for problem in problems:
+            if problem["kind"] == "duplicate_id":
+                problem["fixed"] = True
+                problem["message"] += "; renumbered, the old ID kept as an alias"
     quarantine_path = None
     if fix and quarantine:
         quarantine_path = store.rewrite(keep, quarantine)
@@ -59,7 +71,7 @@ def check(store, *, fix: bool) -> dict:
             if problem["kind"] == "unreadable":
                 problem["fixed"] = True
     store.index.sync()
-    if store.index.lines() != winners and not (fix and quarantine):
+    if store.index.lines() != winners and not (fix and (quarantine or renumbered)):
         problems.append(_problem("index_stale", "the index disagrees with the log (was an earlier line edited "
                                  "in place?); it is rebuilt from the log on --fix", fixable=True))
         if fix:

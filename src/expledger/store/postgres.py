@@ -114,6 +114,20 @@ class PostgresStore(Store):
             self._update(changed, current.rev)
         return changed
 
+    def _put(self, exp: Experiment) -> bool:
+        columns = _ROW.split(", ")
+        with self._guard(), self.db.transaction():
+            cursor = self.db.execute(
+                f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)}) ON CONFLICT (uuid) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE experiments.rev < excluded.rev",
+                self._values(exp))
+            if cursor.rowcount != 1:
+                return False
+            self._version(exp)
+            self.db.execute("UPDATE exp_counter SET next_number = greatest(next_number, %s)",
+                            ((id_number(exp.id) or 0) + 1,))
+        return True
+
     def _lookup(self, exp_id: str) -> Experiment | None:
         with self._guard():
             row = self.db.execute("SELECT data FROM experiments WHERE id = %s ORDER BY num LIMIT 1", (exp_id,)).fetchone()
@@ -170,6 +184,14 @@ class PostgresStore(Store):
 
         experiments, _ = self._search(Search(limit=None, sort="id"))
         problems = record_problems(experiments)
+        if fix and any(p["kind"] == "duplicate_id" for p in problems):
+            from ..transfer import reconcile
+
+            for exp, _ in reconcile(experiments, []):
+                self._put(exp)
+            for problem in problems:
+                if problem["kind"] == "duplicate_id":
+                    problem["fixed"] = True
         with self._guard():
             counter = self.db.execute("SELECT next_number FROM exp_counter").fetchone()[0]
             highest = self.db.execute("SELECT coalesce(max(num), 0) FROM experiments").fetchone()[0]
