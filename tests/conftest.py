@@ -89,6 +89,15 @@ def postgres_schema():
     yield from _schema()
 
 
+@pytest.fixture(params=["jsonl", "postgres"])
+def store_url(request, tmp_path):
+    """The URL of an empty store of each kind: JSONL in tmp_path, PostgreSQL in a fresh schema."""
+    if request.param == "jsonl":
+        yield str(tmp_path / "ledger" / "experiments.jsonl")
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
 def _schema():
     if not POSTGRES_URL:
         pytest.skip("set EXP_TEST_POSTGRES_URL to run the PostgreSQL tests; .ci/run sets it")

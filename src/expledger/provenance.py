@@ -6,6 +6,7 @@ probe is best-effort: a missing git or nvidia-smi leaves its part out, never fai
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -63,12 +64,14 @@ def gpus() -> list[dict]:
     return found
 
 
-def packages() -> list[str]:
-    """Installed distributions as sorted `name==version` strings."""
+@functools.lru_cache(maxsize=1)
+def packages() -> tuple[str, ...]:
+    """Installed distributions as sorted `name==version` strings (read once per process:
+    a worker runs many experiments in the same environment)."""
     from importlib.metadata import distributions
 
-    return sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]},
-                  key=str.lower)
+    return tuple(sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]},
+                        key=str.lower))
 
 
 def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None) -> dict:
@@ -80,7 +83,7 @@ def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = No
         "git": git_state(cwd, run_dir),
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
-        "packages": packages(),
+        "packages": list(packages()),
         "host": platform.node(),
         "os": platform.platform(),
         "cpus": os.cpu_count(),

@@ -78,7 +78,7 @@ def merge(source, target, *, steps: bool = True) -> dict:
         report["updated" if exp.uuid in known else "added"] += 1
         if before != exp.id:
             report["renumbered"].append({"id": exp.id, "was": before, "uuid": exp.uuid, "name": exp.name})
-        if steps and exp.uuid not in known:
+        if steps and exp.uuid not in known and not target.read_steps(exp):
             series = source.read_steps(exp)
             if series:
                 target.append_steps(exp, _as_arrays(series))

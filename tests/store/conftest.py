@@ -20,15 +20,6 @@ class Clock:
         return self.moment
 
 
-@pytest.fixture(params=["jsonl", "postgres"])
-def store_url(request, tmp_path):
-    """The URL of an empty store of each kind: JSONL in tmp_path, PostgreSQL in a fresh schema."""
-    if request.param == "jsonl":
-        yield str(tmp_path / "ledger" / "experiments.jsonl")
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(store_url):
     with open_store(store_url, now=Clock()) as opened:

@@ -183,3 +183,17 @@ def test_a_missing_ledger_reads_as_empty_and_creates_nothing(tmp_path):
     with open_store(str(tmp_path / "nowhere" / "experiments.jsonl")) as store:
         assert store.search() == ([], 0)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_ledger_on_nfs_is_detected_so_writers_are_warned():
+    from pathlib import Path
+
+    from expledger.store.jsonl import network_file_system
+
+    mounts = ("/dev/vda1 / ext4 rw 0 0\n"
+              "lab:/export/home /home/leo nfs4 rw,relatime 0 0\n"
+              "tmpfs /home/leo/tmp tmpfs rw 0 0\n")
+    assert network_file_system(Path("/home/leo/ws/memory/experiments"), mounts) == "nfs4"
+    assert network_file_system(Path("/home/leo/tmp/x"), mounts) is None
+    assert network_file_system(Path("/home/leonard"), mounts) is None
+    assert network_file_system(Path("/srv"), mounts) is None

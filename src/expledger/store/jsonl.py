@@ -32,6 +32,30 @@ LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
 STEPS_FILE = "steps.bin"
 
 
+NETWORK_FILE_SYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs",
+                        "lustre", "fuse.s3fs", "fuse.gcsfuse"}
+
+
+def network_file_system(path: Path, mounts: str | None = None) -> str | None:
+    """The network file system type `path` lives on (from /proc/mounts), or None."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    best, kind = "", None
+    target = str(path)
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind if kind in NETWORK_FILE_SYSTEMS else None
+
+
 def _stderr_warning(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -46,6 +70,7 @@ class JsonlStore(Store):
         self.cache_dir = self.path.parent / ".exp-cache"
         self.index = LedgerIndex(self.path, self.cache_dir / f"{self.path.name}.sqlite3", warn=self.warn)
         self._synced = False
+        self._checked_file_system = False
 
     # --- core ----------------------------------------------------------------------
 
@@ -99,11 +124,18 @@ class JsonlStore(Store):
 
     # --- runs: heartbeats, step metrics, folders -------------------------------------
 
+    @property
+    def runs_root(self) -> Path:
+        """memory/experiments/runs/ beside experiments.jsonl; <name>-runs/ beside another ledger."""
+        return self.path.parent / ("runs" if self.path.name == "experiments.jsonl" else f"{self.path.stem}-runs")
+
+    def _own_dir(self, exp: Experiment) -> Path:
+        first_id = exp.aliases[0] if exp.aliases else exp.id  # stable when a merge renumbers it
+        return self.runs_root / f"{first_id}-{exp.uuid[:8]}"
+
     def run_dir(self, exp: Experiment) -> Path:
-        """Beside the ledger: memory/experiments/runs/EXP-001-1a2b3c4d/."""
-        if exp.runner.get("dir"):
-            return Path(exp.runner["dir"])
-        return self.path.parent / "runs" / f"{exp.id}-{exp.uuid[:8]}"
+        """Where its runner put it, else beside the ledger: runs/EXP-001-1a2b3c4d/."""
+        return Path(exp.runner["dir"]) if exp.runner.get("dir") else self._own_dir(exp)
 
     def _heartbeat_file(self, exp: Experiment) -> Path:
         return self.cache_dir / "heartbeats" / exp.uuid
@@ -127,7 +159,7 @@ class JsonlStore(Store):
         from ..steps import encode
 
         line = encode(series)
-        path = self.run_dir(exp) / STEPS_FILE
+        path = self._steps_file(exp)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -139,9 +171,13 @@ class JsonlStore(Store):
         from ..steps import decode
 
         try:
-            return decode((self.run_dir(exp) / STEPS_FILE).read_bytes())
+            return decode(self._steps_file(exp).read_bytes())
         except FileNotFoundError:
             return {}
+
+    def _steps_file(self, exp: Experiment) -> Path:
+        """Step series belong to this ledger (a copy gets its own), whatever folder ran it."""
+        return self._own_dir(exp) / STEPS_FILE
 
     # --- reading and writing the file ----------------------------------------------
 
@@ -155,6 +191,13 @@ class JsonlStore(Store):
     @contextlib.contextmanager
     def _locked(self):
         """Hold the ledger's write lock with the index caught up to the file."""
+        if not self._checked_file_system:
+            self._checked_file_system = True
+            kind = network_file_system(self.path.parent)
+            if kind:
+                self.warn(f"the ledger {self.path} is on a network file system ({kind}), where file locks "
+                          "between machines are unreliable; point every machine at one PostgreSQL store "
+                          "instead (README: Across machines)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.cache_dir.mkdir(exist_ok=True)
