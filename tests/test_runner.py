@@ -96,7 +96,8 @@ def test_run_takes_a_queued_experiment_by_id(tmp_path):
     assert again.code == 2 and "only a QUEUED experiment" in again.err
 
 
-def test_interrupting_exp_run_cancels_and_stops_the_child(tmp_path):
+def _slow_run(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """`exp run` of a script that sleeps a minute; the runner process and the child's PID."""
     pid_file = tmp_path / "child.pid"
     script = _script(tmp_path, "slow.py", f"""
         import os, time
@@ -106,7 +107,11 @@ def test_interrupting_exp_run_cancels_and_stops_the_child(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "expledger", "run", "--", sys.executable, script],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: pid_file.exists() and pid_file.read_text())
-    child = int(pid_file.read_text())
+    return proc, int(pid_file.read_text())
+
+
+def test_interrupting_exp_run_cancels_and_stops_the_child(tmp_path):
+    proc, child = _slow_run(tmp_path)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -116,19 +121,11 @@ def test_interrupting_exp_run_cancels_and_stops_the_child(tmp_path):
 
 
 def test_exp_cancel_stops_a_run_on_this_host(tmp_path):
-    pid_file = tmp_path / "child.pid"
-    script = _script(tmp_path, "slow.py", f"""
-        import os, time
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
-        time.sleep(60)
-    """)
-    proc = subprocess.Popen([sys.executable, "-m", "expledger", "run", "--", sys.executable, script],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    proc, child = _slow_run(tmp_path)
     result = run_exp("cancel", "1", "--reason", "wrong config", cwd=tmp_path)
     assert result.code == 0, result.err
     proc.communicate(timeout=30)
-    assert not _alive(int(pid_file.read_text()))
+    assert not _alive(child)
     exp = _record(tmp_path)
     assert exp.status.value == "CANCELLED" and exp.summary == "wrong config" and "exit_code" in exp.runner
 
@@ -166,18 +163,10 @@ def test_provenance_in_a_dirty_git_repo_with_a_fake_gpu(tmp_path):
 
 
 def test_kill_9_of_exp_run_is_reported_lost_by_the_next_list(tmp_path):
-    pid_file = tmp_path / "child.pid"
-    script = _script(tmp_path, "slow.py", f"""
-        import os, time
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
-        time.sleep(60)
-    """)
-    proc = subprocess.Popen([sys.executable, "-m", "expledger", "run", "--", sys.executable, script],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    proc, child = _slow_run(tmp_path)
     proc.kill()
-    proc.wait()
-    _wait_for(lambda: not _alive(int(pid_file.read_text())))  # the child goes with its runner
+    proc.communicate()
+    _wait_for(lambda: not _alive(child))  # the child goes with its runner
     listed = json.loads(run_exp("list", "--json", cwd=tmp_path).out)["experiments"][0]
     assert listed["status"] == "FAILED" and listed["failed_reason"].startswith("lost: no heartbeat since")
 

@@ -12,7 +12,6 @@ import re
 from abc import ABC, abstractmethod
 
 from ..errors import BadInput
-from ..query import And, Compare, Exists, Has, In, Not, Or
 from .base import Search
 
 
@@ -147,6 +146,8 @@ class Compiler:
             if value is not None:
                 add(f"{self.columns[field]} = ?", [value])
         for tag in search.tags:
+            from ..query import Has
+
             add(*self.predicate(Has(("tags",), tag)))
         if search.fingerprint:
             add(f"{self.columns['fingerprint']} = ?", [search.fingerprint])
@@ -156,6 +157,8 @@ class Compiler:
 
     def predicate(self, expr) -> tuple[str, list]:
         """SQL that is true exactly when the record matches `expr` (never NULL)."""
+        from ..query import And, Not, Or  # only searches with a query pay for loading it
+
         if isinstance(expr, (And, Or)):
             parts = [self.predicate(item) for item in expr.items]
             joiner = " AND " if isinstance(expr, And) else " OR "
@@ -167,6 +170,8 @@ class Compiler:
         return f"coalesce(({sql}), {self.dialect.false})", args
 
     def _leaf(self, expr) -> tuple[str, list]:
+        from ..query import Compare, Exists, Has, In
+
         if isinstance(expr, In):
             parts = [self._compare(expr.path, "=", value) for value in expr.values]
             return "(" + " OR ".join(f"coalesce(({sql}), {self.dialect.false})" for sql, _ in parts) + ")", [
