@@ -81,6 +81,11 @@ def test_merging_ledgers_that_both_created_exp_003_keeps_both(tmp_path):
     with open_store(lab) as a:
         this_way = {e.uuid: (e.id, e.aliases, e.name) for e in a.search(limit=None)[0]}
     assert this_way == other_way
+    with open_store(lab) as a, open_store(laptop) as b:  # IDs stay put across later merges
+        a.add(name="lab 4, after the merge")
+        before = {e.uuid: e.id for e in a.search(limit=None)[0]}
+        assert merge(b, a)["renumbered"] == []
+        assert {e.uuid: e.id for e in a.search(limit=None)[0]} == before
 
 
 def test_doctor_fix_renumbers_ids_clashing_after_a_git_union_merge(tmp_path, exp):

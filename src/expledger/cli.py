@@ -14,7 +14,7 @@ import sys
 import click
 
 from . import __version__, output
-from .errors import BadInput, ExpledgerError
+from .errors import BadInput, ExpledgerError, StoreError
 from . import models
 from .models import Status, parse_json_object
 
@@ -75,8 +75,20 @@ def open_ledger(*, reap: bool = False):
         ctx.call_on_close(ctx.meta["store"].close)
     store = ctx.meta["store"]
     if reap and "reaped" not in ctx.meta:
-        ctx.meta["reaped"] = store.reap_lost()
+        try:
+            ctx.meta["reaped"] = store.reap_lost()
+        except StoreError:
+            ctx.meta["reaped"] = []  # a read-only ledger: show it as it is
     return store
+
+
+def _query(where: str | None):
+    """Parse --where before touching the store: bad input must change nothing."""
+    if not where:
+        return None
+    from .query import parse
+
+    return parse(where)
 
 
 def json_mode() -> bool:
@@ -309,8 +321,9 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, columns):
 
     shown = output.parse_columns(columns)
     search = Search(status=_statuses(statuses), task=task, model=model, machine=machine,
-                    tags=tuple(t for tag in tags for t in tag.split(",") if t), where=where, sort=sort,
+                    tags=tuple(t for tag in tags for t in tag.split(",") if t), where=_query(where), sort=sort,
                     limit=None if limit == 0 else limit)
+    search.sort_keys()
     found, total = open_ledger(reap=True).search(search)
     _print_list(found, total, empty="no experiments match", columns=shown)
 
@@ -333,6 +346,7 @@ def show(exp_id):
     Example:
       exp show EXP-001
     """
+    models.parse_id(exp_id)  # a malformed ID is bad input before anything else happens
     store = open_ledger(reap=True)
     exp = store.get(exp_id)
     steps = store.read_steps(exp)
@@ -388,6 +402,9 @@ def compare(exp_ids, where, limit, baseline, lower, show_all):
     """
     from .compare import compare as build
 
+    where = _query(where)
+    for ref in exp_ids:
+        models.parse_id(ref)
     store = open_ledger(reap=True)
     chosen = {exp.uuid: exp for exp in (store.get(ref) for ref in exp_ids)}
     if where:
@@ -477,7 +494,8 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
             raise BadInput("--columns: export columns are metrics, e.g. metrics.acc,metrics.wer")
         metric_names = [path[1] for path in paths]
     groups = [field_path(g, flag="--group-by") for g in group_by.split(",") if g.strip()] if group_by else None
-    found, _ = open_ledger(reap=True).search(status=_statuses(statuses), where=where, sort="id", limit=None)
+    statuses = _statuses(statuses)
+    found, _ = open_ledger(reap=True).search(status=statuses, where=_query(where), sort="id", limit=None)
     table = tables.summarize(found, group_by=groups, replicate=replicate, metrics=metric_names, lower=_names(lower))
     as_json = json_mode() or fmt == "json"
     if as_json and not out_path:
@@ -503,7 +521,7 @@ def queue(where):
       exp queue
       exp queue --where 'model ~ whisper'
     """
-    found = open_ledger(reap=True).queue(where=where)
+    found = open_ledger(reap=True).queue(where=_query(where))
     _print_list(found, len(found), empty="the queue is empty")
 
 

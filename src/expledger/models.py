@@ -273,6 +273,21 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "ext
 _FIELD_SET = frozenset(_FIELDS)
 
 
+def version(rev: int, updated: str | None) -> tuple:
+    """Orders two versions of one experiment: the higher rev, then the later `updated`.
+
+    Every store, the index, doctor and merge decide "which one is current" by this alone,
+    so two machines holding the same versions agree whatever order they saw them in.
+    """
+    return (rev, updated or "")
+
+
+def supersedes(new: tuple, old: tuple) -> bool:
+    """Whether version `new` replaces `old` (both from `version`); the seed tool's lines
+    (rev 0) carry no version, so a later line replaces an earlier one."""
+    return new[0] == 0 or new >= old
+
+
 def read_identity(data) -> tuple[str, int, Status]:
     """Check that a stored record is usable and return its uuid, rev and status.
 
@@ -365,8 +380,9 @@ def start(exp: Experiment, *, runner: dict | None = None, machine: str | None = 
     if exp.status is not Status.QUEUED:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a QUEUED experiment can be started")
     attempt = int(exp.runner.get("attempt", 0)) + 1
+    target = exp.runner.get("target", exp.machine)  # where it was queued for, kept for a re-queue
     return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now), machine=machine or exp.machine,
-                               runner={**(runner or {}), "attempt": attempt})
+                               runner={**(runner or {}), "attempt": attempt, "target": target})
 
 
 def requeue(exp: Experiment, *, reason: str, attempt: int | None = None) -> Experiment:
@@ -374,10 +390,10 @@ def requeue(exp: Experiment, *, reason: str, attempt: int | None = None) -> Expe
     _check_attempt(exp, attempt)
     if exp.status is not Status.RUNNING:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a RUNNING experiment can be re-queued")
-    runner = {"attempt": exp.runner.get("attempt", 0), "requeued": reason}
-    if "max_attempts" in exp.runner:
-        runner["max_attempts"] = exp.runner["max_attempts"]
-    return dataclasses.replace(exp, status=Status.QUEUED, started=None, runner=runner)
+    runner = {key: exp.runner[key] for key in ("attempt", "max_attempts", "target") if key in exp.runner}
+    # Back to its queued form: the target machine again, no partial metrics from the lost attempt.
+    return dataclasses.replace(exp, status=Status.QUEUED, started=None, machine=exp.runner.get("target"),
+                               metrics={}, summary=None, runner={**runner, "requeued": reason})
 
 
 def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str | None = None,

@@ -103,7 +103,9 @@ class Run:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)  # let provenance land before the process may exit
         if self.attached:
-            change = lambda exp, now: models.update_running(exp, metrics=final, summary=summary)  # noqa: E731
+            attempt = int(os.environ["EXP_ATTEMPT"]) if os.environ.get("EXP_ATTEMPT", "").isdigit() else None
+            change = lambda exp, now: models.update_running(  # noqa: E731
+                exp, metrics=final, summary=summary, attempt=attempt)
         else:
             change = lambda exp, now: models.record_result(  # noqa: E731
                 exp, status=status, metrics=final, summary=summary, reason=reason,
@@ -111,7 +113,15 @@ class Run:
         updated = self._guard("result", self.store.modify, self.id, change)
         if updated is not None:
             self.experiment = updated
+        self._release()
         return self.experiment
+
+    def _release(self) -> None:
+        """Give back what start() took: the store connection, the exit hook, sys.excepthook."""
+        atexit.unregister(self._at_exit)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_hook
+        self.store.close()
 
     def _last_values(self) -> dict:
         try:

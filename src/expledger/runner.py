@@ -134,6 +134,7 @@ class Execution:
 
     def run(self) -> Outcome:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "metrics.json").unlink(missing_ok=True)  # an earlier attempt's metrics are not ours
         self.store.heartbeat(self.exp)
         started = time.monotonic()
         try:
@@ -225,6 +226,8 @@ def stop_local(exp: Experiment) -> bool:
     runner = exp.runner
     if runner.get("host") != this_host() or not runner.get("pid") or "exit_code" in runner:
         return False
+    if runner.get("worker"):
+        return False  # the pid is the worker's: its heartbeat sees the cancellation and stops the run
     if not is_alive(runner, None):
         return False
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .models import Experiment, format_id, id_number
+from .models import Experiment, format_id, id_number, supersedes, version
 
 
 def assign_ids(records: list[Experiment]) -> dict[str, tuple[str, list]]:
@@ -23,27 +23,34 @@ def assign_ids(records: list[Experiment]) -> dict[str, tuple[str, list]]:
     taken: set[str] = set()
     result: dict[str, tuple[str, list]] = {}
     losers = []
-    for exp in ordered:
+    for exp in ordered:  # first come, first served for the ID each was created with
         wanted = exp.aliases[0] if exp.aliases else exp.id
         if wanted in taken:
-            losers.append((exp, wanted))
+            losers.append(exp)
         else:
             taken.add(wanted)
             result[exp.uuid] = (wanted, list(exp.aliases))
+    homeless = []
+    for exp in losers:  # one renumbered before keeps its ID while no one wants it
+        if exp.aliases and exp.id not in taken:
+            taken.add(exp.id)
+            result[exp.uuid] = (exp.id, list(exp.aliases))
+        else:
+            homeless.append(exp)
     highest = max((id_number(exp_id) or 0 for exp_id in taken), default=0)
-    for exp, wanted in losers:
+    for exp in homeless:
         highest += 1
-        aliases = list(exp.aliases) or [wanted]
+        aliases = [*exp.aliases, exp.id] if exp.aliases and exp.id not in exp.aliases else list(exp.aliases or [exp.id])
         result[exp.uuid] = (format_id(highest), aliases)
     return result
 
 
 def union(records: list[Experiment]) -> dict[str, Experiment]:
-    """One record per uuid: the highest rev (the later one on a tie)."""
+    """One record per uuid: its current version (models.version decides)."""
     out: dict[str, Experiment] = {}
     for exp in records:
         held = out.get(exp.uuid)
-        if held is None or exp.rev >= held.rev:
+        if held is None or supersedes(version(exp.rev, exp.updated), version(held.rev, held.updated)):
             out[exp.uuid] = exp
     return out
 
@@ -74,7 +81,8 @@ def merge(source, target, *, steps: bool = True) -> dict:
     writes = reconcile(current, incoming)
     report = {"added": 0, "updated": 0, "renumbered": [], "unchanged": 0, "step_series": 0}
     for exp, before in writes:
-        target.put(exp)
+        if not target.put(exp):
+            continue  # the target already holds this version or a newer one
         report["updated" if exp.uuid in known else "added"] += 1
         if before != exp.id:
             report["renumbered"].append({"id": exp.id, "was": before, "uuid": exp.uuid, "name": exp.name})

@@ -53,16 +53,15 @@ class Worker:
         self.outcomes: list[Outcome] = []
         self.stopping = threading.Event()
         self.wake = threading.Event()
+        self.stop_reason = ""
+        self.given_back: set[str] = set()
         self.claimed = 0
 
     def stop(self, why: str) -> None:
-        """Stop taking work (from a signal handler); with on_stop=requeue give back what runs."""
+        """Stop taking work. Safe in a signal handler: it only sets flags; the main loop acts."""
+        self.stop_reason = why
         self.stopping.set()
         self.wake.set()
-        if self.options.on_stop == "requeue":
-            for _, execution in list(self.running.values()):
-                if execution is not None:
-                    self._give_back(execution, why)
 
     def _give_back(self, execution: Execution, why: str) -> None:
         from .store import open_store
@@ -90,8 +89,14 @@ class Worker:
                     break
                 self.wake.wait(self.options.poll)
                 self.wake.clear()
-        for thread, _ in list(self.running.values()):
-            thread.join()
+        while self.running:  # stopping: finish what runs, or give it back
+            if self.options.on_stop == "requeue":
+                for _, execution in list(self.running.values()):
+                    if execution is not None and execution.exp.id not in self.given_back:
+                        self.given_back.add(execution.exp.id)
+                        self._give_back(execution, self.stop_reason)
+            self.wake.wait(0.2)
+            self.wake.clear()
         return self.outcomes
 
     def _done(self, took: bool) -> bool:

@@ -70,7 +70,10 @@ class Search:
 
 
 class Store(ABC):
-    """A ledger of experiments. Subclasses implement the five core methods."""
+    """A ledger of experiments. Subclasses implement the core methods."""
+
+    # Whether every machine sees every heartbeat (a shared database), or only the runner's own.
+    shared_heartbeats = True
 
     def __init__(self, url: str, *, now: Callable[[], datetime] | None = None):
         self.url = url
@@ -234,13 +237,19 @@ class Store(ABC):
         """
         from ..liveness import is_alive
 
+        from ..liveness import this_host
+
         reaped = []
         for exp in self.search(status=(Status.RUNNING,), sort="id")[0]:
             if not exp.runner.get("pid"):
                 continue
+            if not self.shared_heartbeats and exp.runner.get("host") != this_host():
+                continue  # its heartbeats are on its own machine: only that machine can judge
             age = self.heartbeat_age(exp)
-            if age is None and exp.started:
-                age = (self.now() - models.parse_time(exp.started)).total_seconds()
+            started = models.parse_time(exp.started)
+            since_start = (self.now() - started).total_seconds() if started else None
+            if age is None or (since_start is not None and since_start < age):
+                age = since_start  # a fresh claim counts from its start, not an older attempt's beat
             if is_alive(exp.runner, age, lease=lease):
                 continue
             since = models.now_iso(self.now() - timedelta(seconds=age)) if age is not None else exp.started

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreError
-from ..models import FORMAT_VERSION, Experiment, fingerprint, id_number, read_identity
+from ..models import FORMAT_VERSION, Experiment, fingerprint, id_number, read_identity, supersedes, version
 from .base import Search
 from .sql import Compiler, SQLiteDialect, regexp
 
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error T
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
 ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])}
-WHERE excluded.rev >= exp.rev OR excluded.rev = 0
+WHERE excluded.rev = 0 OR (excluded.rev, coalesce(excluded.updated, '')) >= (exp.rev, coalesce(exp.updated, ''))
 """
 _COMPILER = Compiler(
     SQLiteDialect(scalar_columns={"id", "status", "rev", "uuid", *SCALAR_FIELDS}, json_columns=set(JSON_FIELDS)),
@@ -125,12 +125,13 @@ class LedgerIndex:
                     bad.append((lines, position, str(err)[:200]))
                 else:
                     held = latest.get(uuid)
-                    if held is None or rev >= held[0][1] or rev == 0:
-                        latest[uuid] = ((uuid, rev, status.value), data, lines, raw)
+                    current = version(rev, data.get("updated"))
+                    if held is None or supersedes(current, held[4]):
+                        latest[uuid] = ((uuid, rev, status.value), data, lines, raw, current)
             position += len(raw)
             if progress and lines % 20_000 == 0:
                 progress.show(position - offset)
-        db.executemany(_UPSERT, [_row(*held) for held in latest.values()])
+        db.executemany(_UPSERT, [_row(*held[:4]) for held in latest.values()])
         db.executemany("INSERT OR REPLACE INTO bad VALUES (?,?,?)", bad)
         tail = (meta.get("tail", "").encode("latin-1") + complete)[-_TAIL:]
         offset += len(complete)
@@ -255,9 +256,16 @@ def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
     data, raw = indexed_form(data, raw)
     exp_id = data["id"]
     return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f) for f in SCALAR_FIELDS),
-            *(json.dumps(data.get(f), ensure_ascii=False) for f in JSON_FIELDS),
+            *(_json_column(data.get(f)) for f in JSON_FIELDS),
             fingerprint(data.get("task"), data.get("model"), data.get("params") or {}), line,
             raw.decode("utf-8", "replace"))
+
+
+def _json_column(value) -> str:
+    """JSON text of a params/metrics/tags/aliases value; the common empty ones without json.dumps."""
+    if not value:
+        return "[]" if isinstance(value, list) else "{}" if isinstance(value, dict) else "null"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _version(db: sqlite3.Connection) -> int:

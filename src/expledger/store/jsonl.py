@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import NotFound, StoreError
-from ..models import Experiment, format_id
+from ..models import Experiment, format_id, version
 from .base import Search, Store
 from .index import LedgerIndex
 
@@ -62,6 +62,8 @@ def _stderr_warning(message: str) -> None:
 
 class JsonlStore(Store):
     """A ledger in one JSONL file, with its index and lock in a `.exp-cache` folder beside it."""
+
+    shared_heartbeats = False  # heartbeat files stay on the machine (a ledger synced by git)
 
     def __init__(self, path: str | Path, *, url: str | None = None, now=None, warn=None):
         self.path = Path(path).expanduser().absolute()
@@ -106,7 +108,7 @@ class JsonlStore(Store):
     def _put(self, exp: Experiment) -> bool:
         with self._locked():
             held = self.index.get_uuid(exp.uuid)
-            if held is not None and held.rev >= exp.rev:
+            if held is not None and version(held.rev, held.updated) >= version(exp.rev, exp.updated):
                 return False
             self._append(exp.to_line())
         return True
@@ -163,7 +165,10 @@ class JsonlStore(Store):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            size = os.fstat(fd).st_size
+            if os.write(fd, line) != len(line):  # a full disk: take the partial chunk back
+                os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         finally:
             os.close(fd)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from ..models import Experiment, Status, id_number
+from ..models import Experiment, Status, id_number, supersedes, version
 from .index import indexed_form
 
 
@@ -48,7 +48,7 @@ def check(store, *, fix: bool) -> dict:
             continue
         keep.append(raw)
         old = current.get(exp.uuid)
-        if old is None or exp.rev >= old.rev or exp.rev == 0:
+        if old is None or supersedes(version(exp.rev, exp.updated), version(old.rev, old.updated)):
             current[exp.uuid] = exp
             winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
     problems += record_problems(list(current.values()))

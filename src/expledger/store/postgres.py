@@ -111,7 +111,8 @@ class PostgresStore(Store):
                 return None
             current = Experiment.from_dict(row[0])
             changed = change(current)
-            self._update(changed, current.rev)
+            if not self._update(changed, current.rev):  # cannot happen under FOR UPDATE
+                raise StoreError(f"{current.id} changed while locked")
         return changed
 
     def _put(self, exp: Experiment) -> bool:
@@ -119,7 +120,8 @@ class PostgresStore(Store):
         with self._guard(), self.db.transaction():
             cursor = self.db.execute(
                 f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)}) ON CONFLICT (uuid) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE experiments.rev < excluded.rev",
+                + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE (experiments.rev, coalesce(experiments.data ->> 'updated', '')) "
+                "< (excluded.rev, coalesce(excluded.data ->> 'updated', ''))",
                 self._values(exp))
             if cursor.rowcount != 1:
                 return False
