@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from expledger.models import id_number
-from expledger.query import And, Compare, Exists, Has, In, Not, Or
+from expledger.query import And, Compare, Has, In, Not, Or
 
 _MISSING = object()
 

@@ -90,6 +90,8 @@ def test_any_text_parses_or_fails_with_a_clean_message(text):
     ("", "the expression is empty"),
     ("metrics.acc > 1e999", "too large"),
     ("id = banana", "not an experiment ID"),
+    ("id = true", "not an experiment ID: 'true'"),
+    ("status = 3", "status is a word"),
 ])
 def test_syntax_errors_name_the_column(text, message):
     with pytest.raises(BadInput) as caught:

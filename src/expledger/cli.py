@@ -584,16 +584,15 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
     """
     from .config import resolve_machine
     from .provenance import gpus as detect_gpus
-    from .query import to_text
     from .worker import Worker, WorkerOptions, install_signal_handlers
 
-    store = open_ledger()
+    condition = _query(where)
     if task:
-        from .query import Compare, parse
+        from .query import And, Compare
 
-        condition = Compare(("task",), "=", task)
-        where = to_text(condition) + (f" and ({where})" if where else "")
-        parse(where)
+        by_task = Compare(("task",), "=", task)
+        condition = And((by_task, condition)) if condition is not None else by_task
+    store = open_ledger()
     if gpus is None:
         gpu_list = [g["index"] for g in detect_gpus()]
     else:
@@ -601,7 +600,7 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
     if gpu_list and gpus_per_run > len(gpu_list):
         raise BadInput(f"--gpus-per-run {gpus_per_run} needs at least that many GPUs; this worker has {len(gpu_list)}")
     options = WorkerOptions(machine=resolve_machine(machine), gpus=gpu_list, gpus_per_run=gpus_per_run,
-                            where=where, max_runs=1 if once else max_runs, until_empty=until_empty,
+                            where=condition, max_runs=1 if once else max_runs, until_empty=until_empty,
                             retries=retries, workdir=workdir, poll=poll, on_stop=on_stop,
                             quiet_stdout=json_mode())
     running = Worker(store.url, options, report=lambda line: click.echo(f"worker: {line}", err=True))

@@ -256,20 +256,22 @@ def _field(token: _Token) -> tuple:
 
 def _normalise(path: tuple, value, token: _Token):
     """Status words in any case; IDs in any spelling (compared by number)."""
-    if path == ("status",) and isinstance(value, str):
+    if path == ("status",):
         from .models import Status
 
+        valid = ", ".join(s.value.lower() for s in Status)
+        if not isinstance(value, str):
+            raise _error(f"status is a word ({valid}), not {token.text!r}, at column {token.column}")
         try:
             return Status.parse(value).value
         except BadInput:
-            valid = ", ".join(s.value.lower() for s in Status)
             raise _error(f"unknown status {value!r} at column {token.column}: valid are {valid}") from None
-    if path == ("id",) and not isinstance(value, bool):
+    if path == ("id",):
         from .models import id_number
 
         number = id_number(str(value)) if isinstance(value, str) else value
-        if number is None:
-            raise _error(f"not an experiment ID: {value!r} at column {token.column}")
+        if number is None or isinstance(value, (bool, float)):
+            raise _error(f"not an experiment ID: {token.text!r} at column {token.column}")
         return number
     return value
 

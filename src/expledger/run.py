@@ -124,11 +124,12 @@ class Run:
         self.store.close()
 
     def _last_values(self) -> dict:
+        from .steps import last_values
+
         try:
-            logged = self.store.read_steps(self.experiment)
+            return last_values(self.store.read_steps(self.experiment))
         except (ExpledgerError, OSError):
             return {}
-        return {name: values[-1] for name, (_, values) in logged.items() if values}
 
     # --- the context manager and process exit ----------------------------------------
 

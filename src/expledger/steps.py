@@ -57,3 +57,8 @@ def decode(data: bytes) -> dict[str, tuple[list, list]]:
         held[1].extend(values.tolist())
         position = stop
     return series
+
+
+def last_values(series: dict[str, tuple[list, list]]) -> dict:
+    """The last logged value of every step metric: the default final metrics."""
+    return {name: values[-1] for name, (_, values) in series.items() if values}

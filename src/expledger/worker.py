@@ -32,7 +32,7 @@ class WorkerOptions:
     machine: str | None = None
     gpus: list[str] = field(default_factory=list)
     gpus_per_run: int = 1
-    where: str | None = None
+    where: object = None  # a parsed --where
     max_runs: int | None = None
     until_empty: bool = False
     retries: int = 0
@@ -138,8 +138,14 @@ class Worker:
                     self.outcomes.append(Outcome(exp, 2))
                     return
                 env = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {}
-                workdir = self.options.workdir or (exp.workdir if exp.workdir and os.path.isdir(exp.workdir)
-                                                   else os.getcwd())
+                workdir = self.options.workdir or exp.workdir or os.getcwd()
+                if not os.path.isdir(workdir):  # never run code from the wrong folder
+                    exp = store.modify(exp.id, lambda current, now: models.record_result(
+                        current, status=Status.FAILED, reason=f"folder {workdir} does not exist on this machine; "
+                        "start the worker with --workdir", attempt=exp.runner.get("attempt"), now=now))
+                    self.outcomes.append(Outcome(exp, 2))
+                    self.report(outcome_line(exp))
+                    return
                 execution = Execution(store, exp, exp.command, shell=True, cwd=workdir, env=env,
                                       quiet_stdout=self.options.quiet_stdout)
                 self.running[index] = (threading.current_thread(), execution)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import subprocess
@@ -197,3 +196,17 @@ def test_a_ledger_on_nfs_is_detected_so_writers_are_warned():
     assert network_file_system(Path("/home/leo/tmp/x"), mounts) is None
     assert network_file_system(Path("/home/leonard"), mounts) is None
     assert network_file_system(Path("/srv"), mounts) is None
+
+
+def test_a_complete_last_line_without_newline_is_terminated_not_quarantined(path):
+    _write_lines(path, SEED_LEDGER[:2])
+    with open(path, "ab") as handle:
+        handle.write(json.dumps(SEED_LEDGER[2]).encode())  # another tool forgot the newline
+    with open_store(str(path)) as store:
+        assert store.get(1).status is Status.QUEUED  # reads wait for the newline
+        report = store.doctor()
+        assert [p["kind"] for p in report["problems"]] == ["unterminated"]
+        assert store.doctor(fix=True)["healthy"]
+    assert not path.with_name("experiments.jsonl.quarantine").exists()
+    with open_store(str(path)) as store:
+        assert store.get(1).status is Status.SUCCESS and store.doctor()["problems"] == []

@@ -262,9 +262,10 @@ class JsonlStore(Store):
                 return check(self, fix=True)
         return check(self, fix=False)
 
-    def rewrite(self, keep: list[bytes], quarantine: list[bytes]) -> Path:
-        """Replace the ledger by `keep`, after saving `quarantine` beside it; caller holds the lock."""
-        quarantine_path = self.path.with_name(self.path.name + ".quarantine")
+    def rewrite(self, keep: list[bytes], quarantine: list[bytes]) -> Path | None:
+        """Replace the ledger by `keep`, after saving `quarantine` (if any) beside it; the
+        caller holds the lock. Returns the quarantine file's path when one was written."""
+        quarantine_path = self.path.with_name(self.path.name + ".quarantine") if quarantine else None
         if quarantine:
             with open(quarantine_path, "ab") as handle:
                 handle.write(b"".join(q if q.endswith(b"\n") else q + b"\n" for q in quarantine))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from ..models import Experiment, Status, id_number, supersedes, version
+from ..models import Experiment, supersedes, version
+from .checks import problem
+from .checks import record_problems
 from .index import indexed_form
 
 
@@ -26,6 +28,7 @@ def check(store, *, fix: bool) -> dict:
 
         raise StoreError(f"cannot read the ledger {store.path}: {err.strerror}") from None
     problems: list[dict] = []
+    rewrite = False  # whether --fix must write the file anew
     keep: list[bytes] = []
     quarantine: list[bytes] = []
     current: dict[str, Experiment] = {}
@@ -34,16 +37,21 @@ def check(store, *, fix: bool) -> dict:
         if not raw.strip():
             continue
         try:
-            if not raw.endswith(b"\n"):
-                raise ValueError("the line is cut off (a write did not finish)")
             data = json.loads(raw.decode("utf-8"))
             exp = Experiment.from_dict(data)
+            if not raw.endswith(b"\n"):  # complete but unterminated: readers wait for its newline
+                problems.append(problem("unterminated", f"line {number} has no newline at its end, so reads "
+                                         "do not see it yet", line=number, fixable=True))
+                raw += b"\n"
+                rewrite = True
         except UnicodeDecodeError:
-            problems.append(_problem("unreadable", f"line {number}: not UTF-8 text", line=number, fixable=True))
+            problems.append(problem("unreadable", f"line {number}: not UTF-8 text", line=number, fixable=True))
             quarantine.append(raw)
             continue
         except (ValueError, TypeError) as err:
-            problems.append(_problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
+            if not raw.endswith(b"\n"):
+                err = "the line is cut off (a write did not finish)"
+            problems.append(problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
             quarantine.append(raw)
             continue
         keep.append(raw)
@@ -60,19 +68,19 @@ def check(store, *, fix: bool) -> dict:
             store._append(exp.to_line())  # the caller holds the lock
             current[exp.uuid] = exp
             keep.append(exp.to_line())
-        for problem in problems:
-            if problem["kind"] == "duplicate_id":
-                problem["fixed"] = True
-                problem["message"] += "; renumbered, the old ID kept as an alias"
+        for found in problems:
+            if found["kind"] == "duplicate_id":
+                found["fixed"] = True
+                found["message"] += "; renumbered, the old ID kept as an alias"
     quarantine_path = None
-    if fix and quarantine:
+    if fix and (quarantine or rewrite):
         quarantine_path = store.rewrite(keep, quarantine)
-        for problem in problems:
-            if problem["kind"] == "unreadable":
-                problem["fixed"] = True
+        for found in problems:
+            if found["kind"] in ("unreadable", "unterminated"):
+                found["fixed"] = True
     store.index.sync()
-    if store.index.lines() != winners and not (fix and (quarantine or renumbered)):
-        problems.append(_problem("index_stale", "the index disagrees with the log (was an earlier line edited "
+    if store.index.lines() != winners and not rewrite and not (fix and (quarantine or renumbered)):
+        problems.append(problem("index_stale", "the index disagrees with the log (was an earlier line edited "
                                  "in place?); it is rebuilt from the log on --fix", fixable=True))
         if fix:
             store.index.rebuild()
@@ -87,32 +95,3 @@ def check(store, *, fix: bool) -> dict:
         "quarantine": str(quarantine_path) if quarantine_path else None,
         "healthy": all(p.get("fixed") for p in problems if p["severity"] == "error"),
     }
-
-
-def _problem(kind: str, message: str, *, line: int | None = None, fixable: bool = False) -> dict:
-    severity = "warning" if kind in ("failed_without_reason", "empty_name", "odd_id") else "error"
-    return {"kind": kind, "severity": severity, "message": message, "line": line,
-            "fixable": fixable, "fixed": False}
-
-
-def record_problems(experiments: list[Experiment]) -> list[dict]:
-    """What is wrong with the current records themselves, whatever the store."""
-    problems = []
-    owners: dict[str, list[Experiment]] = {}
-    for exp in experiments:
-        owners.setdefault(exp.id, []).append(exp)
-    for exp_id, exps in owners.items():
-        if len(exps) > 1:
-            names = "; ".join(f"{e.name!r} ({e.uuid})" for e in exps)
-            problems.append(_problem("duplicate_id", f"{exp_id} names {len(exps)} different experiments "
-                                     f"(ledgers merged by hand?): {names}", fixable=True))
-    for exp in experiments:
-        if id_number(exp.id) is None:
-            problems.append(_problem("odd_id", f"{exp.id!r} ({exp.name!r}) is not an ID of the form EXP-001; "
-                                     "commands cannot name it"))
-        if not exp.name.strip():
-            problems.append(_problem("empty_name", f"{exp.id} has an empty name"))
-        if exp.status is Status.FAILED and not (exp.failed_reason or "").strip():
-            problems.append(_problem("failed_without_reason", f"{exp.id} is FAILED without a reason; record one "
-                                     f"with `exp result {exp.id} --status failed --reason \"…\" --force`"))
-    return problems

@@ -15,7 +15,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 
 from ..errors import MissingExtra, NotFound, StoreError
-from ..models import Experiment, Status, format_id, id_number
+from ..models import Experiment, format_id, id_number
 from . import migrations
 from .base import Search, Store
 from .sql import Compiler, PostgresDialect
@@ -182,7 +182,7 @@ class PostgresStore(Store):
     # --- doctor ----------------------------------------------------------------------
 
     def doctor(self, *, fix: bool = False) -> dict:
-        from .jsonl_doctor import record_problems
+        from .checks import problem, record_problems
 
         experiments, _ = self._search(Search(limit=None, sort="id"))
         problems = record_problems(experiments)
@@ -191,20 +191,19 @@ class PostgresStore(Store):
 
             for exp, _ in reconcile(experiments, []):
                 self._put(exp)
-            for problem in problems:
-                if problem["kind"] == "duplicate_id":
-                    problem["fixed"] = True
+            for found in problems:
+                if found["kind"] == "duplicate_id":
+                    found["fixed"] = True
         with self._guard():
             counter = self.db.execute("SELECT next_number FROM exp_counter").fetchone()[0]
             highest = self.db.execute("SELECT coalesce(max(num), 0) FROM experiments").fetchone()[0]
             if counter <= highest:
-                problem = {"kind": "counter_behind", "severity": "error", "line": None, "fixable": True,
-                           "fixed": False, "message": f"the ID counter ({counter}) is not above the highest ID "
-                                                      f"({highest})"}
+                behind = problem("counter_behind", f"the ID counter ({counter}) is not above the highest ID "
+                                                   f"({highest})", fixable=True)
                 if fix:
                     self.db.execute("UPDATE exp_counter SET next_number = %s", (highest + 1,))
-                    problem["fixed"] = True
-                problems.append(problem)
+                    behind["fixed"] = True
+                problems.append(behind)
             applied = [name for (name,) in self.db.execute("SELECT name FROM exp_migrations ORDER BY name")]
         by_status: dict[str, int] = {}
         for exp in experiments:

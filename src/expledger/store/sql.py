@@ -40,8 +40,8 @@ class Dialect(ABC):
         """The field as something comparable with a bound True/False."""
 
     @abstractmethod
-    def sortable(self, path: tuple) -> tuple[str, list]:
-        """The field as a sort key: numbers numerically, strings as text."""
+    def sort_terms(self, path: tuple) -> list[tuple[str, list]]:
+        """Sort keys for the field after its kind rank: numbers numerically, text by code point."""
 
     @abstractmethod
     def regex(self, path: tuple, pattern: str) -> tuple[str, list]:
@@ -89,7 +89,10 @@ class SQLiteDialect(Dialect):
         column, json_path = self._locate(path)
         return (column, []) if json_path is None else (f"json_extract({column}, ?)", [json_path])
 
-    text = boolean = sortable = number
+    text = boolean = number
+
+    def sort_terms(self, path):
+        return [self.number(path)]  # SQLite orders numbers numerically and text by code point
 
     def regex(self, path, pattern):
         text, args = self.text(path)
@@ -174,8 +177,7 @@ class Compiler:
 
         if isinstance(expr, In):
             parts = [self._compare(expr.path, "=", value) for value in expr.values]
-            return "(" + " OR ".join(f"coalesce(({sql}), {self.dialect.false})" for sql, _ in parts) + ")", [
-                a for _, args in parts for a in args]
+            return "(" + " OR ".join(f"({sql})" for sql, _ in parts) + ")", [a for _, args in parts for a in args]
         if isinstance(expr, Compare):
             return self._compare(expr.path, expr.op, expr.value)
         if isinstance(expr, Has):
@@ -222,10 +224,12 @@ class Compiler:
             # Numbers first, then text, then true/false, then lists, objects and missing, in
             # either direction: a NaN (stored as text) never tops a leaderboard.
             kind, kind_args = self.dialect.kind(path)
-            expr, expr_args = self.dialect.sortable(path)
             parts.append(f"CASE ({kind}) WHEN 'number' THEN 0 WHEN 'text' THEN 1 WHEN 'boolean' THEN 2 "
-                         f"WHEN 'null' THEN 4 ELSE 3 END, {expr} {direction}")
-            args += [*kind_args, *expr_args]
+                         "WHEN 'null' THEN 4 ELSE 3 END")
+            args += kind_args
+            for term, term_args in self.dialect.sort_terms(path):
+                parts.append(f"{term} {direction}")
+                args += term_args
         return ", ".join([*parts, f"{number} ASC"]), args
 
 
@@ -266,8 +270,8 @@ class PostgresDialect(Dialect):
     def boolean_value(self, value):
         return bool(value)
 
-    def sortable(self, path):
-        return "(data #> ?::text[])", [list(path)]
+    def sort_terms(self, path):
+        return [self.number(path), self.text(path)]
 
     def regex(self, path, pattern):
         return "(data #>> ?::text[]) ~* ?", [list(path), pattern]
