@@ -15,7 +15,7 @@ run exp add --name "whisper-large probe" --task layer-analysis --model whisper-l
     --params '{"layers": 32}' --command "python3 probe.py" --machine mac
 run exp start EXP-001
 run exp result EXP-001 --status success --metrics '{"accuracy": 0.934, "layers_identified": 2}' \
-    --summary "CKA 顯示兩群：聲學 (0-2) 與語義 (3-5)"
+    --summary "logit lens 顯示兩群：聲學 (0-2) 與語義 (3-5)"
 run exp result EXP-002 --status success --metrics '{"accuracy": 0.912, "layers_identified": 3}' \
     --summary "CKA splits the encoder in three"
 run exp result EXP-003 --status failed --summary "OOM on whisper-large, need gradient checkpointing"

@@ -106,7 +106,8 @@ def test_show_gives_every_field_and_earlier_results(exp):
 
 def test_queue_and_list_say_so_when_empty(exp):
     assert exp("queue").out.strip() == "the queue is empty"
-    assert exp("list").out.strip() == "no experiments match"
+    assert exp("list").out.strip() == "no experiments yet: exp add --name …"
+    assert exp("list", "--task", "x").out.strip() == "no experiments match"
     assert json.loads(exp("queue", "--json").out)["experiments"] == []
 
 

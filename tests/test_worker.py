@@ -105,6 +105,12 @@ def test_gpu_slots_run_side_by_side_with_their_own_gpus(tmp_path):
     assert shown["provenance"]["cuda_visible_devices"] in ("0,1", "2,3")
 
 
+def test_an_experiment_without_a_command_waits_for_exp_run(tmp_path):
+    run_exp("add", "--name", "by hand", cwd=tmp_path)
+    assert run_exp("worker", "--until-empty", "--poll", "0.05", cwd=tmp_path).code == 0
+    assert json.loads(run_exp("show", "1", "--json", cwd=tmp_path).out)["experiment"]["status"] == "QUEUED"
+
+
 def test_a_targeted_experiment_waits_for_its_machine(tmp_path):
     run_exp("add", "--name", "lab only", "--machine", "lab", "--command", "true", cwd=tmp_path)
     run_exp("add", "--name", "anywhere", "--command", "true", cwd=tmp_path, env={**os.environ, "EXP_MACHINE": ""})

@@ -325,7 +325,9 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, columns):
                     limit=None if limit == 0 else limit)
     search.sort_keys()
     found, total = open_ledger(reap=True).search(search)
-    _print_list(found, total, empty="no experiments match", columns=shown)
+    filtered = statuses or task or model or machine or tags or where
+    _print_list(found, total, empty="no experiments match" if filtered else "no experiments yet: exp add --name …",
+                columns=shown)
 
 
 def _print_list(found, total, *, empty, columns=output.DEFAULT_COLUMNS) -> None:
@@ -444,6 +446,8 @@ def check(task, model, params_json, neighbours, fail_if_tried):
     from .check import blocks_rerun
     from .check import check as find
 
+    if not (task or model or params_json):
+        raise BadInput("check needs the config to look for: --task, --model and/or --params")
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
     found = find(open_ledger(reap=True), task=task, model=model, params=params, neighbours=neighbours)
     blocked = blocks_rerun(found["exact"])

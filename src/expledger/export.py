@@ -78,7 +78,7 @@ def _varying_keys(records: list[dict], replicate: str) -> list[tuple]:
 def _number(value: float, decimals: int | None) -> str:
     if decimals is not None:
         return f"{value:.{decimals}f}"
-    return f"{value:.4g}"
+    return f"{value:.5g}"
 
 
 def _decimals(std: float | None, precision: int | None) -> int | None:
@@ -90,19 +90,23 @@ def _decimals(std: float | None, precision: int | None) -> int | None:
     return min(6, max(0, 1 - math.floor(math.log10(abs(std)))))
 
 
-def cell_text(stat: dict, precision: int | None, plus_minus: str = " ± ") -> str:
+def cell_text(stat: dict, precision: int | None, plus_minus: str = " ± ", missing: str = "–",
+              runs: int | None = None) -> str:
+    """mean ± std, and (n=k) when only k of the group's `runs` logged this metric."""
     if stat["mean"] is None:
-        return "–"
+        return missing
     decimals = _decimals(stat["std"], precision)
     text = _number(stat["mean"], decimals)
     if stat["std"] is not None:
         text += plus_minus + _number(stat["std"], decimals)
+    if runs is not None and stat["n"] != runs:
+        text += f" (n={stat['n']})"
     return text
 
 
-def _label_text(value) -> str:
+def _label_text(value, missing: str = "–") -> str:
     if value is None:
-        return "–"
+        return missing
     if isinstance(value, float):
         return f"{value:g}"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -120,7 +124,7 @@ def to_markdown(table: dict, *, precision: int | None = None) -> str:
         cells = [_label_text(v).replace("|", "\\|") for v in row["labels"].values()]
         for name in table["metrics"]:
             stat = row["metrics"][name]
-            text = cell_text(stat, precision)
+            text = cell_text(stat, precision, runs=row["n"])
             cells.append(f"**{text}**" if _is_best(table, name, stat) else text)
         lines.append("| " + " | ".join(cells + [str(row["n"])]) + " |")
     return "\n".join(lines)
@@ -140,10 +144,10 @@ def to_latex(table: dict, *, precision: int | None = None) -> str:
     lines = [r"\begin{tabular}{" + spec + "}", r"\toprule",
              " & ".join(labels + [latex_escape(m) for m in table["metrics"]] + [r"$n$"]) + r" \\", r"\midrule"]
     for row in table["rows"]:
-        cells = [latex_escape(_label_text(v)) for v in row["labels"].values()]
+        cells = [latex_escape(_label_text(v, missing="--")) for v in row["labels"].values()]
         for name in table["metrics"]:
             stat = row["metrics"][name]
-            text = cell_text(stat, precision, plus_minus=r" $\pm$ ")
+            text = cell_text(stat, precision, plus_minus=r" $\pm$ ", missing="--", runs=row["n"])
             cells.append(r"\textbf{" + text + "}" if _is_best(table, name, stat) else text)
         lines.append(" & ".join(cells + [str(row["n"])]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]

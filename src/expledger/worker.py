@@ -18,8 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import models
-from .errors import ExpledgerError, IllegalTransition
+from . import models, output
+from .errors import ExpledgerError
 from .liveness import heartbeat_interval, runner_info
 from .models import Experiment, Status
 from .runner import Execution, Outcome
@@ -120,7 +120,7 @@ class Worker:
             took = True
             self.claimed += 1
             slot_text = f" on GPUs {','.join(gpus)}" if gpus else ""
-            self.report(f"{exp.id} claimed (attempt {exp.runner['attempt']}){slot_text}: {exp.command}")
+            self.report(f"{exp.id} claimed (attempt {exp.runner['attempt']}){slot_text}: {output.printable(exp.command)}")
             thread = threading.Thread(target=self._execute, args=(index, exp, gpus), daemon=True)
             self.running[index] = (thread, None)
             thread.start()
@@ -131,12 +131,6 @@ class Worker:
 
         try:
             with open_store(self.url) as store:
-                if not exp.command:
-                    exp = store.modify(exp.id, lambda current, now: models.record_result(
-                        current, status=Status.FAILED, reason="nothing to run: the experiment has no command "
-                        "(exp add --command …)", attempt=exp.runner.get("attempt"), now=now))
-                    self.outcomes.append(Outcome(exp, 2))
-                    return
                 env = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {}
                 workdir = self.options.workdir or exp.workdir or os.getcwd()
                 if not os.path.isdir(workdir):  # never run code from the wrong folder
@@ -152,7 +146,7 @@ class Worker:
                 outcome = execution.run()
                 self.outcomes.append(outcome)
                 self.report(outcome_line(outcome.experiment))
-        except (ExpledgerError, IllegalTransition) as err:
+        except ExpledgerError as err:
             self.report(f"{exp.id}: {err}")
         finally:
             self.running.pop(index, None)

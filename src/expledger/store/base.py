@@ -188,15 +188,19 @@ class Store(ABC):
         """Start the next queued experiment for a worker on `machine`, or None.
 
         Highest priority first, then oldest; one targeted at another machine is left alone
-        (no target means any machine). Exactly one caller gets each experiment.
+        (no target means any machine), and so is one without a command. Exactly one caller
+        gets each experiment.
         """
         from ..query import And, Compare, Exists, Not, Or, parse
 
-        condition = Or((Compare(("machine",), "=", machine), Not(Exists(("machine",))))) if machine else None
+        runnable = Exists(("command",))  # one without a command waits for `exp run --id`
+        condition = runnable
+        if machine:
+            condition = And((runnable, Or((Compare(("machine",), "=", machine), Not(Exists(("machine",)))))))
         if isinstance(where, str):
             where = parse(where)
         if where is not None:
-            condition = And((condition, where)) if condition is not None else where
+            condition = And((condition, where))
         search = Search(status=(Status.QUEUED,), where=condition, sort=QUEUE_ORDER, limit=1)
         runner = {**(runner or {}), "max_attempts": max_attempts}
         return self._claim(search, self._versioned(

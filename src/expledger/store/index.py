@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .sql import Compiler, SQLiteDialect, regexp
 
 SCHEMA_VERSION = 5
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
+PARTIAL_GRACE = 5.0  # seconds an unfinished last line may be a write in progress
 # Plain columns for every top-level field and small JSON columns for params, metrics and
 # tags: a query then parses a 50-byte params object instead of the whole 500-byte record.
 SCALAR_FIELDS = ("name", "task", "model", "command", "machine", "created", "started", "completed", "summary",
@@ -142,6 +144,7 @@ class LedgerIndex:
             "tail": tail.decode("latin-1"),
             "file": [stat.st_dev, stat.st_ino],
             "identity": [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if whole else None,
+            "partial_line": None if whole else lines + 1,  # a line still being written, or cut off
         }
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updated.items()])
         if progress:
@@ -164,7 +167,18 @@ class LedgerIndex:
         self._db.execute("DELETE FROM meta")
 
     def warn_unreadable(self) -> None:
-        """Say once per process that reads are skipping unreadable lines."""
+        """Say once per process that reads are skipping unreadable lines, or an unfinished
+        last line that has been waiting too long to be a write in progress."""
+        partial = self._meta("partial_line")
+        if partial and not self._warned:
+            try:
+                stale = time.time() - os.stat(self.ledger).st_mtime > PARTIAL_GRACE
+            except OSError:
+                stale = False
+            if stale:
+                self._warned = True
+                self.warn(f"the last line of {self.ledger} (line {partial}) is incomplete: a write was cut off; "
+                          "`exp doctor --fix` moves it to a quarantine file")
         count, first = self._db.execute("SELECT count(*), min(line) FROM bad").fetchone()
         if count and not self._warned:
             self._warned = True
