@@ -674,7 +674,7 @@ def merge(other):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `exp` and of the seed's exp_tracker.py: one line per error, no traceback."""
     args = sys.argv[1:] if argv is None else list(argv)
-    as_json = "--json" in args
+    as_json = "--json" in (args[: args.index("--")] if "--" in args else args)  # not the child's flags
     if not args:
         click.echo(cli.get_help(click.Context(cli, info_name="exp")))
         return 0

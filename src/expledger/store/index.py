@@ -239,16 +239,24 @@ class LedgerIndex:
 
     def search(self, search: Search) -> tuple[list[Experiment], int]:
         where, args = _COMPILER.where(search)
-        total = self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
+        if search.limit == 0:
+            return [], self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
         order, order_args = _COMPILER.order(search)
         limit = -1 if search.limit is None else search.limit
-        # Sort and cut on row ids first, so the sorter never carries whole records.
-        rows = self._db.execute(
-            f"SELECT data FROM exp WHERE rowid IN (SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ?)"
-            f" ORDER BY {order}",
-            [*args, *order_args, limit, *order_args],
-        )
-        return [Experiment.from_line(data) for (data,) in rows], total
+        # Sort and cut on row ids only, so the sorter never carries whole records. A --where
+        # is costly per row: count in the same pass (a window); plain filters count from an index.
+        if search.where is not None:
+            picked = self._db.execute(f"SELECT rowid, count(*) OVER () FROM exp WHERE {where} ORDER BY {order} "
+                                      "LIMIT ?", [*args, *order_args, limit]).fetchall()
+        else:
+            total = self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
+            picked = [(rowid, total) for (rowid,) in self._db.execute(
+                f"SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ?", [*args, *order_args, limit])]
+        if not picked:
+            return [], 0
+        rows = dict(self._db.execute(
+            f"SELECT rowid, data FROM exp WHERE rowid IN ({','.join('?' * len(picked))})", [r for r, _ in picked]))
+        return [Experiment.from_line(rows[rowid]) for rowid, _ in picked], picked[0][1]
 
     def close(self) -> None:
         if self._db is not None:

@@ -27,6 +27,11 @@ class Dialect(ABC):
     def kind(self, path: tuple) -> tuple[str, list]:
         """The JSON type of a field: 'number', 'text', 'boolean', 'array', 'object', 'null', or NULL."""
 
+    def is_kind(self, path: tuple, kind: str) -> tuple[str, list]:
+        """True when the field's JSON type is `kind` (a cheaper test than comparing `kind()`)."""
+        sql, args = self.kind(path)
+        return f"({sql}) = '{kind}'", args
+
     @abstractmethod
     def number(self, path: tuple) -> tuple[str, list]:
         """The field as a number (only read where kind is 'number')."""
@@ -84,6 +89,15 @@ class SQLiteDialect(Dialect):
         if json_path is None:
             return self._KIND.format(t=f"typeof({column})"), []
         return self._KIND.format(t=f"json_type({column}, ?)"), [json_path, json_path]
+
+    _JSON_TYPES = {"number": "('integer', 'real')", "boolean": "('true', 'false')", "text": "('text')"}
+    _SQL_TYPES = {"number": "('integer', 'real')", "text": "('text')", "boolean": "('none')"}
+
+    def is_kind(self, path, kind):
+        column, json_path = self._locate(path)
+        if json_path is None:
+            return f"typeof({column}) IN {self._SQL_TYPES[kind]}", []
+        return f"json_type({column}, ?) IN {self._JSON_TYPES[kind]}", [json_path]
 
     def number(self, path):
         column, json_path = self._locate(path)
@@ -193,21 +207,23 @@ class Compiler:
             return f"{self.columns['id_number']} {op_sql} ?", [value]
         if path == ("status",) and op != "~":
             return f"{self.columns['status']} {op_sql} ?", [value]
-        kind, kind_args = self.dialect.kind(path)
         if op == "~":
+            kind, kind_args = self.dialect.is_kind(path, "text")
             match, match_args = self.dialect.regex(path, str(value))
-            return f"({kind}) = 'text' AND {match}", [*kind_args, *match_args]
+            return f"{kind} AND {match}", [*kind_args, *match_args]
         if isinstance(value, bool):
             if op not in ("=", "!="):
                 raise BadInput(f"--where: true and false compare only with = or != (in {'.'.join(path)} {op})")
+            kind, kind_args = self.dialect.is_kind(path, "boolean")
             field, field_args = self.dialect.boolean(path)
-            return f"({kind}) = 'boolean' AND {field} {op_sql} ?", [*kind_args, *field_args,
-                                                                  self.dialect.boolean_value(value)]
+            return f"{kind} AND {field} {op_sql} ?", [*kind_args, *field_args, self.dialect.boolean_value(value)]
         if isinstance(value, (int, float)):
+            kind, kind_args = self.dialect.is_kind(path, "number")
             number, number_args = self.dialect.number(path)
-            return f"({kind}) = 'number' AND {number} {op_sql} ?", [*kind_args, *number_args, value]
+            return f"{kind} AND {number} {op_sql} ?", [*kind_args, *number_args, value]
+        kind, kind_args = self.dialect.is_kind(path, "text")
         text, text_args = self.dialect.text(path)
-        return f"({kind}) = 'text' AND {text} {op_sql} ?", [*kind_args, *text_args, value]
+        return f"{kind} AND {text} {op_sql} ?", [*kind_args, *text_args, value]
 
     def order(self, search: Search) -> tuple[str, list]:
         """ORDER BY for the search's sort keys: missing values last, then by ID."""
