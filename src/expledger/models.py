@@ -98,12 +98,19 @@ _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 def json_safe(value):
     """A value with every NaN and ±inf replaced by its string form, as stored."""
-    if isinstance(value, float) and not math.isfinite(value):
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is float or isinstance(value, float):
+        if value - value == 0:  # finite (inf - inf and nan - nan are nan)
+            return value
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
     return value
 
 

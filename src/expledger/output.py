@@ -194,7 +194,7 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     return columns
 
 
-def column_cell(exp: Experiment, column: str, record: dict):
+def column_cell(exp: Experiment, column: str):
     """What one column shows for one experiment: text, or (text, colour)."""
     if column == "status":
         return _status_cell(exp.status)
@@ -205,9 +205,12 @@ def column_cell(exp: Experiment, column: str, record: dict):
     if column in ("metrics", "params"):
         return pairs_text(getattr(exp, column))
     if column in ("created", "started", "completed", "updated"):
-        return relative_time(record.get(column))
-    value = record
-    for part in column.split("."):
+        return relative_time(getattr(exp, column))
+    head, *rest = column.split(".")
+    value = getattr(exp, head) if head != "extra" and hasattr(exp, head) else exp.extra.get(head)
+    if head == "status":
+        value = exp.status.value
+    for part in rest:
         value = value.get(part) if isinstance(value, dict) else None
     return "" if value is None else value_text(value)
 
@@ -218,10 +221,7 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
     if not experiments:
         click.echo(empty)
         return
-    rows = []
-    for exp in experiments:
-        record = exp.to_dict()
-        rows.append([column_cell(exp, column, record) for column in columns])
+    rows = [[column_cell(exp, column) for column in columns] for exp in experiments]
     headers = [column.upper() if column in DEFAULT_COLUMNS or column in _PSEUDO_COLUMNS else column
                for column in columns]
     widths = {header: _COLUMN_WIDTHS.get(column, 24) for header, column in zip(headers, columns)}
