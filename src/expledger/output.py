@@ -122,6 +122,8 @@ def _escape(ch: str) -> str:
 def truncate(text: str, width: int) -> str:
     """Cut to at most `width` cells, ending in … when cut; one inert line."""
     text = printable(text)
+    if text.isascii():
+        return text if len(text) <= width else text[: width - 1] + "…"
     if text_width(text) <= width:
         return text
     out, used = [], 0
