@@ -657,7 +657,7 @@ def copy(source, target):
 @click.argument("other", metavar="OTHER")
 @common_options
 def merge(other):
-    """Merge another ledger (e.g. a laptop's experiments.jsonl) into this one.
+    """Merge another ledger, such as a laptop's experiments.jsonl, into this one.
 
     Records are matched by uuid, never duplicated; one whose ID is taken by a different
     experiment gets the next free ID and keeps the old one as an alias. Merging A into B
