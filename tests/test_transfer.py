@@ -88,6 +88,15 @@ def test_merging_ledgers_that_both_created_exp_003_keeps_both(tmp_path):
         assert {e.uuid: e.id for e in a.search(limit=None)[0]} == before
 
 
+def test_show_points_to_the_experiment_that_lost_its_id(tmp_path, exp):
+    lab = _ledger(tmp_path, "lab", ["lab 1"])
+    laptop = _ledger(tmp_path, "laptop", ["laptop 1"])
+    assert exp("merge", laptop, "--store", lab).code == 0
+    shown = exp("show", "EXP-001", "--store", lab)
+    assert "lab 1" in shown.out and "EXP-001 was also the ID of EXP-002 (laptop 1)" in shown.err
+    assert json.loads(exp("show", "1", "--json", "--store", lab).out)["also_was"] == ["EXP-002"]
+
+
 def test_doctor_fix_renumbers_ids_clashing_after_a_git_union_merge(tmp_path, exp):
     lab = _ledger(tmp_path, "lab", ["lab 1", "lab 2"])
     laptop = _ledger(tmp_path, "laptop", ["laptop 1"])

@@ -352,10 +352,19 @@ def show(exp_id):
     store = open_ledger(reap=True)
     exp = store.get(exp_id)
     steps = store.read_steps(exp)
+    from .query import Has
+
+    asked = models.format_id(models.parse_id(exp_id))
+    # After a merge, the ID asked for may also be the old ID of a renumbered experiment.
+    renamed = [other for other in store.search(where=Has(("aliases",), asked), sort="id")[0] if other.uuid != exp.uuid]
     if json_mode():
-        output.emit_json({"experiment": exp.to_dict(), "steps": output.step_summary(steps)})
-    else:
-        output.print_experiment(exp, steps=steps, run_dir=store.run_dir(exp))
+        output.emit_json({"experiment": exp.to_dict(), "steps": output.step_summary(steps),
+                          "also_was": [other.id for other in renamed]})
+        return
+    output.print_experiment(exp, steps=steps, run_dir=store.run_dir(exp))
+    for other in renamed:
+        click.echo(f"note: {asked} was also the ID of {other.id} ({output.printable(other.name)}) in a ledger "
+                   "merged into this one", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
