@@ -17,8 +17,6 @@ import statistics
 from .compare import is_number, lower_is_better
 from .models import Experiment, canonical
 
-FORMATS = ("md", "latex", "csv", "json")
-
 
 def _get(record: dict, path: tuple):
     value = record

@@ -137,7 +137,7 @@ def truncate(text: str, width: int) -> str:
 
 
 def render_table(headers: list[str], rows: list[list], *, max_widths: dict | None = None,
-                 colours: dict | None = None, fit: bool = True) -> str:
+                 fit: bool = True) -> str:
     """Align `rows` under `headers`; cells are text, or (text, colour) pairs.
 
     Columns named in `max_widths` are truncated to that many cells, and on a terminal the

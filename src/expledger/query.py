@@ -24,7 +24,6 @@ TOP_FIELDS = ("id", "name", "task", "model", "command", "machine", "status", "cr
               "updated")
 NESTED_FIELDS = ("params", "metrics")
 KEYWORDS = {"and", "or", "not", "in", "has", "exists", "true", "false"}
-COMPARISONS = ("=", "!=", "<", "<=", ">", ">=", "~")
 
 
 @dataclass(frozen=True)
