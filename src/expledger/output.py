@@ -144,8 +144,9 @@ def render_table(headers: list[str], rows: list[list], *, max_widths: dict | Non
     widest of them shrink further until the table fits its width.
     """
     max_widths = dict(max_widths or {})
-    cells = [[c if isinstance(c, tuple) else (str(c), None) for c in row] for row in rows]
-    widths = [max([text_width(h)] + [text_width(row[i][0]) for row in cells]) for i, h in enumerate(headers)]
+    # Each cell made inert and measured once: (text, its width, colour).
+    cells = [[_measured(c) for c in row] for row in rows]
+    widths = [max([text_width(h)] + [row[i][1] for row in cells]) for i, h in enumerate(headers)]
     for i, header in enumerate(headers):
         if header in max_widths:
             widths[i] = min(widths[i], max(max_widths[header], text_width(header)))
@@ -161,16 +162,26 @@ def render_table(headers: list[str], rows: list[list], *, max_widths: dict | Non
             widths[widest] -= 1
     last = len(headers) - 1
 
-    def line(row) -> str:
+    def line(row, style=None) -> str:
         parts = []
-        for i, (text, style) in enumerate(row):
-            text = truncate(text, widths[i])
-            padded = text if i == last else text + " " * (widths[i] - text_width(text))
-            parts.append(click.style(padded, **style) if style else padded)
+        for i, (text, width, colour) in enumerate(row):
+            if width > widths[i]:
+                text = truncate(text, widths[i])
+                width = text_width(text)
+            padded = text if i == last else text + " " * (widths[i] - width)
+            if style or colour:
+                padded = click.style(padded, **(style or {"fg": colour}))
+            parts.append(padded)
         return "  ".join(parts).rstrip()
 
-    header = [(h, {"bold": True}) for h in headers]
-    return "\n".join([line(header)] + [line([(t, {"fg": c} if c else None) for t, c in row]) for row in cells])
+    header = [(h, text_width(h), None) for h in headers]
+    return "\n".join([line(header, {"bold": True})] + [line(row) for row in cells])
+
+
+def _measured(cell) -> tuple[str, int, str | None]:
+    text, colour = cell if isinstance(cell, tuple) else (str(cell), None)
+    text = printable(text)
+    return text, text_width(text), colour
 
 
 def _status_cell(status: Status) -> tuple[str, str]:
