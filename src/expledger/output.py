@@ -121,11 +121,15 @@ def _escape(ch: str) -> str:
 
 def truncate(text: str, width: int) -> str:
     """Cut to at most `width` cells, ending in … when cut; one inert line."""
-    text = printable(text)
+    return _cut(printable(text), width)[0]
+
+
+def _cut(text: str, width: int) -> tuple[str, int]:
+    """An inert text cut to `width` cells, and the cells it then takes."""
     if text.isascii():
-        return text if len(text) <= width else text[: width - 1] + "…"
+        return (text, len(text)) if len(text) <= width else (text[: width - 1] + "…", width)
     if text_width(text) <= width:
-        return text
+        return text, text_width(text)
     out, used = [], 0
     for ch in text:
         cells = text_width(ch)
@@ -133,7 +137,7 @@ def truncate(text: str, width: int) -> str:
             break
         out.append(ch)
         used += cells
-    return "".join(out) + "…"
+    return "".join(out) + "…", used + 1
 
 
 def render_table(headers: list[str], rows: list[list], *, max_widths: dict | None = None,
@@ -166,8 +170,7 @@ def render_table(headers: list[str], rows: list[list], *, max_widths: dict | Non
         parts = []
         for i, (text, width, colour) in enumerate(row):
             if width > widths[i]:
-                text = truncate(text, widths[i])
-                width = text_width(text)
+                text, width = _cut(text, widths[i])
             padded = text if i == last else text + " " * (widths[i] - width)
             if style or colour:
                 padded = click.style(padded, **(style or {"fg": colour}))
