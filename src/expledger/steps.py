@@ -18,10 +18,14 @@ _COUNT = struct.Struct("<I")
 _MAGIC = b"ST"
 
 
-def encode(series: dict[str, tuple[array, array]]) -> bytes:
-    """{name: (steps array('q'), values array('d'))} -> appendable bytes."""
+def encode(series: dict[str, tuple]) -> bytes:
+    """{name: (steps, values)} -> appendable bytes; array('q')/array('d') pass without a copy."""
     parts = []
     for name, (steps, values) in series.items():
+        if not isinstance(steps, array):
+            steps = array("q", steps)
+        if not isinstance(values, array):
+            values = array("d", values)
         if sys.byteorder != "little":
             steps, values = array("q", steps), array("d", values)
             steps.byteswap()

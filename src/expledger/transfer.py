@@ -89,13 +89,7 @@ def merge(source, target, *, steps: bool = True) -> dict:
         if steps and exp.uuid not in known and not target.read_steps(exp):
             series = source.read_steps(exp)
             if series:
-                target.append_steps(exp, _as_arrays(series))
+                target.append_steps(exp, series)
                 report["step_series"] += 1
     report["unchanged"] = len({e.uuid for e in incoming} - {e.uuid for e, _ in writes})
     return report
-
-
-def _as_arrays(series: dict) -> dict:
-    from array import array
-
-    return {name: (array("q", steps), array("d", values)) for name, (steps, values) in series.items()}

@@ -138,24 +138,19 @@ class Worker:
                         current, status=Status.FAILED, reason=f"folder {workdir} does not exist on this machine; "
                         "start the worker with --workdir", attempt=exp.runner.get("attempt"), now=now))
                     self.outcomes.append(Outcome(exp, 2))
-                    self.report(outcome_line(exp))
+                    self.report(output.result_line(exp))
                     return
                 execution = Execution(store, exp, exp.command, shell=True, cwd=workdir, env=env,
                                       quiet_stdout=self.options.quiet_stdout)
                 self.running[index] = (threading.current_thread(), execution)
                 outcome = execution.run()
                 self.outcomes.append(outcome)
-                self.report(outcome_line(outcome.experiment))
+                self.report(output.result_line(outcome.experiment))
         except ExpledgerError as err:
             self.report(f"{exp.id}: {err}")
         finally:
             self.running.pop(index, None)
             self.wake.set()
-
-
-def outcome_line(exp: Experiment) -> str:
-    detail = exp.failed_reason or exp.summary or ""
-    return f"{exp.id} {exp.status.value}" + (f": {detail}" if detail else "")
 
 
 def install_signal_handlers(worker: Worker) -> None:

@@ -134,7 +134,7 @@ class Store(ABC):
 
     @abstractmethod
     def append_steps(self, exp: Experiment, series: dict) -> None:
-        """Append step metrics: {name: (steps array('q'), values array('d'))}; see steps.py.
+        """Append step metrics: {name: (steps, values)}, sequences or arrays; see steps.py.
         Called about once a second by a running experiment."""
 
     @abstractmethod
