@@ -15,6 +15,7 @@ import click
 
 from . import __version__, output
 from .errors import BadInput, ExpledgerError, StoreError
+from .fields import DEFAULT_COLUMNS, LISTING_FIELDS, parse_fields, project
 from . import models
 from .models import Status, parse_json_object
 
@@ -56,6 +57,18 @@ def common_options(func):
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def listing_options(func):
+    """`--fields` (honoured by the table and by --json) and `--wide`, for commands that list."""
+    for option in reversed([
+        click.option("--fields", "--columns", "fields", metavar="A,B,…", callback=lambda c, p, v: parse_fields(v),
+                     help="Fields to give, in the table and in --json: id, name, params.X, metrics.X, outcome, "
+                          "duration, provenance, … (default: a compact set)."),
+        click.option("--wide", is_flag=True, help="Never cut long cells (they are cut only on a terminal)."),
+    ]):
+        func = option(func)
+    return func
 
 
 def open_ledger(*, reap: bool = False):
@@ -306,20 +319,19 @@ def _statuses(values) -> tuple:
               help="Field, params.X or metrics.X; prefix - for descending; missing values last.")
 @click.option("--limit", type=click.IntRange(0, 10**9), default=100, show_default=True,
               help="Show at most this many; 0 shows all.")
-@click.option("--columns", metavar="A,B,…", help="Table columns: fields, params.X, metrics.X, outcome, duration.")
+@listing_options
 @common_options
-def list_(statuses, task, model, machine, tags, where, sort, limit, columns):
+def list_(statuses, task, model, machine, tags, where, sort, limit, fields, wide):
     """List experiments, newest first, with filters and a query.
 
     \b
     Example:
       exp list --status success --task layer-analysis
       exp list --where 'params.lr < 0.001 and metrics.acc > 0.9' --sort -metrics.acc --limit 10
-      exp list --columns id,name,params.lr,metrics.acc
+      exp list --fields id,name,params.lr,metrics.acc
     """
     from .store import Search
 
-    shown = output.parse_columns(columns)
     search = Search(status=_statuses(statuses), task=task, model=model, machine=machine,
                     tags=tuple(t for tag in tags for t in tag.split(",") if t), where=_query(where), sort=sort,
                     limit=None if limit == 0 else limit)
@@ -327,15 +339,16 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, columns):
     found, total = open_ledger(reap=True).search(search)
     filtered = statuses or task or model or machine or tags or where
     _print_list(found, total, empty="no experiments match" if filtered else "no experiments yet: exp add --name …",
-                columns=shown)
+                fields=fields, wide=wide)
 
 
-def _print_list(found, total, *, empty, columns=output.DEFAULT_COLUMNS) -> None:
+def _print_list(found, total, *, empty, fields=None, json_fields=LISTING_FIELDS, columns=DEFAULT_COLUMNS,
+                wide=False) -> None:
     if json_mode():
-        output.emit_json({"experiments": [e.to_dict() for e in found], "total": total,
+        output.emit_json({"experiments": [project(e, fields or json_fields) for e in found], "total": total,
                           "truncated": total > len(found)})
     else:
-        output.print_experiments(found, total=total, empty=empty, columns=columns)
+        output.print_experiments(found, total=total, empty=empty, columns=fields or columns, wide=wide)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -525,8 +538,9 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--where", metavar="EXPR", help="Only queued experiments matching this query.")
+@listing_options
 @common_options
-def queue(where):
+def queue(where, fields, wide):
     """Show queued experiments in the order a worker will take them.
 
     \b
@@ -535,7 +549,7 @@ def queue(where):
       exp queue --where 'model ~ whisper'
     """
     found = open_ledger(reap=True).queue(where=_query(where))
-    _print_list(found, len(found), empty="the queue is empty")
+    _print_list(found, len(found), empty="the queue is empty", fields=fields, wide=wide)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -2,8 +2,8 @@
 
 JSON (`--json`): one object on one line of stdout, `{"ok": true, "version": 1, ...payload}`; errors are
 `{"ok": false, "version": 1, "error": {"type", "message", "exit_code"}}`. Human output uses
-colours on a terminal only, measures Chinese (wide) characters correctly, and truncates
-long fields.
+colours on a terminal only, measures Chinese (wide) characters correctly, and cuts long
+cells only on a terminal (never when piped, never with --wide).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import click
 
+from . import fields
 from .models import Experiment, Status, json_safe, parse_time
 
 JSON_VERSION = 1
@@ -140,30 +141,39 @@ def _cut(text: str, width: int) -> tuple[str, int]:
     return "".join(out) + "…", used + 1
 
 
+def cuts_cells(wide: bool = False) -> bool:
+    """Whether long cells are cut: only on a terminal, and not with --wide. Piped output
+    (a script, an assistant) always gets every cell whole."""
+    return not wide and sys.stdout.isatty()
+
+
 def render_table(headers: list[str], rows: list[list], *, max_widths: dict | None = None,
-                 fit: bool = True) -> str:
+                 wide: bool = False) -> str:
     """Align `rows` under `headers`; cells are text, or (text, colour) pairs.
 
-    Columns named in `max_widths` are truncated to that many cells, and on a terminal the
-    widest of them shrink further until the table fits its width.
+    On a terminal (unless `wide`), columns named in `max_widths` are cut to that many cells
+    and the widest of them shrink further until the table fits; a note on stderr says so.
+    Every column is always shown.
     """
-    max_widths = dict(max_widths or {})
     # Each cell made inert and measured once: (text, its width, colour).
     cells = [[_measured(c) for c in row] for row in rows]
     widths = [max([text_width(h)] + [row[i][1] for row in cells]) for i, h in enumerate(headers)]
-    for i, header in enumerate(headers):
-        if header in max_widths:
-            widths[i] = min(widths[i], max(max_widths[header], text_width(header)))
-    if fit and sys.stdout.isatty():
+    if cuts_cells(wide):
         import shutil
 
+        full = list(widths)
+        for i, header in enumerate(headers):
+            if header in (max_widths or {}):
+                widths[i] = min(widths[i], max(max_widths[header], text_width(header)))
         room = shutil.get_terminal_size().columns - 2 * (len(headers) - 1)
-        shrinkable = [i for i, h in enumerate(headers) if h in max_widths]
+        shrinkable = [i for i, h in enumerate(headers) if h in (max_widths or {})]
         while sum(widths) > room and shrinkable:
             widest = max(shrinkable, key=lambda i: widths[i])
             if widths[widest] <= 8:
                 break
             widths[widest] -= 1
+        if widths != full:
+            warning_line("long cells cut to fit the terminal (…); --wide shows them whole")
     last = len(headers) - 1
 
     def line(row, style=None) -> str:
@@ -191,57 +201,35 @@ def _status_cell(status: Status) -> tuple[str, str]:
     return status.value, STATUS_COLOURS[status]
 
 
-DEFAULT_COLUMNS = ("id", "status", "name", "task", "model", "machine", "created", "metrics", "outcome")
-_PSEUDO_COLUMNS = {"outcome", "duration", "metrics", "params"}
 _COLUMN_WIDTHS = {"name": 32, "task": 20, "model": 20, "metrics": 36, "params": 36, "outcome": 60,
                   "command": 40, "summary": 60, "failed_reason": 60}
-
-
-def parse_columns(text: str | None) -> tuple[str, ...]:
-    """`--columns id,name,metrics.acc`: each a field, params.X / metrics.X, or outcome/duration."""
-    if not text:
-        return DEFAULT_COLUMNS
-    from .query import field_path
-
-    columns = tuple(part.strip() for part in text.split(",") if part.strip())
-    for column in columns:
-        if column not in _PSEUDO_COLUMNS:
-            field_path(column)
-    return columns
+_TIMES = ("created", "started", "completed", "updated")
 
 
 def column_cell(exp: Experiment, column: str):
     """What one column shows for one experiment: text, or (text, colour)."""
     if column == "status":
         return _status_cell(exp.status)
-    if column == "outcome":
-        return outcome_text(exp)
     if column == "duration":
         return duration_text(exp.duration)
     if column in ("metrics", "params"):
         return pairs_text(getattr(exp, column))
-    if column in ("created", "started", "completed", "updated"):
+    if column in _TIMES:
         return relative_time(getattr(exp, column))
-    head, *rest = column.split(".")
-    value = getattr(exp, head) if head != "extra" and hasattr(exp, head) else exp.extra.get(head)
-    if head == "status":
-        value = exp.status.value
-    for part in rest:
-        value = value.get(part) if isinstance(value, dict) else None
-    return "" if value is None else value_text(value)
+    found = fields.value(exp, column)
+    return "" if found is None else value_text(found)
 
 
 def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
-                      columns: tuple[str, ...] = DEFAULT_COLUMNS) -> None:
+                      columns: tuple[str, ...] = fields.DEFAULT_COLUMNS, wide: bool = False) -> None:
     """The table `list` and `queue` print, and a note when the limit cut it."""
     if not experiments:
         click.echo(empty)
         return
     rows = [[column_cell(exp, column) for column in columns] for exp in experiments]
-    headers = [column.upper() if column in DEFAULT_COLUMNS or column in _PSEUDO_COLUMNS else column
-               for column in columns]
+    headers = [column.upper() if "." not in column else column for column in columns]
     widths = {header: _COLUMN_WIDTHS.get(column, 24) for header, column in zip(headers, columns)}
-    click.echo(render_table(headers, rows, max_widths=widths))
+    click.echo(render_table(headers, rows, max_widths=widths, wide=wide))
     if total > len(experiments):
         click.echo(f"showing {len(experiments)} of {total}; --limit 0 shows all", err=True)
 

@@ -1,0 +1,71 @@
+"""Which fields a listing gives, so an answer fits an assistant's context window.
+
+A full record carries provenance (the package list alone is kilobytes); a listing needs
+far less. `list`/`queue --json` give LISTING_FIELDS, the text table DEFAULT_COLUMNS, and
+`--fields` picks others for both. `show --json` stays complete.
+
+A field is a record field (`name`), a path into params or metrics (`metrics.acc`), a whole
+`provenance`/`runner`/`history`, or one of the derived `outcome` (the failure's reason,
+else the summary) and `duration` (seconds).
+"""
+
+from __future__ import annotations
+
+from .models import Experiment
+
+LISTING_FIELDS = ("id", "name", "task", "model", "status", "params", "metrics", "summary", "failed_reason",
+                  "machine", "tags", "created", "started", "completed")
+DEFAULT_COLUMNS = ("id", "status", "name", "task", "model", "machine", "created", "metrics", "outcome")
+DERIVED = ("outcome", "duration")
+WHOLE = ("params", "metrics", "provenance", "runner", "history")
+
+
+def parse_fields(text: str | None, *, flag: str = "--fields") -> tuple[str, ...] | None:
+    """`id,status,metrics.acc` as a tuple of checked names; None when not given."""
+    if text is None:
+        return None
+    from .errors import BadInput
+    from .query import field_path
+
+    fields = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not fields:
+        raise BadInput(f"{flag} needs field names, e.g. {flag} id,status,metrics.acc")
+    for name in fields:
+        if name not in DERIVED and name not in WHOLE:
+            field_path(name, flag=flag)
+    return fields
+
+
+def value(exp: Experiment, name: str):
+    """One field's value for one experiment (None when absent)."""
+    if name == "outcome":
+        return exp.failed_reason if exp.failed_reason and exp.status.value == "FAILED" else exp.summary
+    if name == "duration":
+        return exp.duration
+    if name == "status":
+        return exp.status.value
+    head, *rest = name.split(".")
+    found = getattr(exp, head, None)
+    for part in rest:
+        found = found.get(part) if isinstance(found, dict) else None
+    return found
+
+
+def project(exp: Experiment, fields: tuple[str, ...] = LISTING_FIELDS) -> dict:
+    """The record reduced to `fields`, in the stored JSON form; `metrics.acc` nests as
+    {"metrics": {"acc": …}}, a missing one is null."""
+    from .models import json_safe
+
+    out: dict = {}
+    for name in fields:
+        head, *rest = name.split(".")
+        if not rest:
+            out[head] = value(exp, name)
+            continue
+        if head in fields:
+            continue  # the whole of it is given already
+        node = out.setdefault(head, {})
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        node[rest[-1]] = value(exp, name)
+    return json_safe(out)
