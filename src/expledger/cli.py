@@ -694,6 +694,9 @@ def merge(other):
     _print_transfer(_transfer(other, store.url), store.url)
 
 
+from .commands import files as _files  # noqa: E402,F401  registers `exp files`
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `exp` and of the seed's exp_tracker.py: one line per error, no traceback."""
     args = sys.argv[1:] if argv is None else list(argv)

@@ -211,6 +211,8 @@ class Experiment:
     aliases: list = field(default_factory=list)  # IDs it had in ledgers merged into this one
     provenance: dict = field(default_factory=dict)  # where and from what code it ran
     runner: dict = field(default_factory=dict)  # the process that runs it: host, pid, attempt, exit
+    files: list = field(default_factory=list)  # files it produced: path, base, size, sha256, kind (files.py)
+    system: dict = field(default_factory=dict)  # peaks of its hardware use, e.g. gpu_mem_peak_mb (sysmetrics.py)
     uuid: str = ""
     rev: int = 0
     updated: str | None = None
@@ -254,9 +256,13 @@ class Experiment:
     def from_dict(cls, data: dict) -> Experiment:
         """Read a stored record, tolerating the seed tool's lines; ValueError if unusable."""
         uuid, rev, status = read_identity(data)
-        if data.get("v") == FORMAT_VERSION and data.keys() == _LINE_KEYS and type(data["tags"]) is list:
+        keys = data.keys()
+        if data.get("v") == FORMAT_VERSION and _CORE_KEYS <= keys <= _LINE_KEYS and type(data["tags"]) is list:
             values = dict(data)  # our own line, every field present: the fast path for large listings
             del values["v"]
+            if len(values) < len(_FIELDS):  # written before files and system existed
+                values.setdefault("files", [])
+                values.setdefault("system", {})
             values["status"] = status
             if any(type(v) is str for v in values["metrics"].values()):
                 values["metrics"] = _read_metrics(values["metrics"])
@@ -288,6 +294,7 @@ _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"
 _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "extra")
 _FIELD_SET = frozenset(_FIELDS)
 _LINE_KEYS = frozenset([*_FIELDS, "v"])
+_CORE_KEYS = _LINE_KEYS - {"files", "system"}  # lines written before these fields existed lack them
 
 
 def version(rev: int, updated: str | None) -> tuple:
@@ -320,11 +327,13 @@ def read_identity(data) -> tuple[str, int, Status]:
         status = Status.parse(data.get("status") or "QUEUED")
     except BadInput as err:
         raise ValueError(str(err)) from None
-    for name in ("params", "metrics"):
+    for name in ("params", "metrics", "system"):
         if not isinstance(data.get(name) or {}, dict):
             raise ValueError(f"{name} is not a JSON object")
     if not isinstance(data.get("tags") or [], (list, str)):
         raise ValueError("tags is not a list")
+    if not isinstance(data.get("files") or [], list):
+        raise ValueError("files is not a list")
     rev = data.get("rev") or 0
     if not isinstance(rev, int) or not isinstance(data.get("priority") or 0, int):
         raise ValueError("rev or priority is not a whole number")
@@ -433,6 +442,21 @@ def add_provenance(exp: Experiment, provenance: dict, *, attempt: int | None = N
     """Record where a run ran; allowed after it finished too (a short run may end first)."""
     _check_attempt(exp, attempt)
     return dataclasses.replace(exp, provenance={**exp.provenance, **provenance})
+
+
+def add_files(exp: Experiment, entries: list[dict], *, attempt: int | None = None) -> Experiment:
+    """Record files a run produced (files.py); a file logged again at the same path replaces
+    its entry (a checkpoint overwritten in place). Allowed after the run finished too."""
+    _check_attempt(exp, attempt)
+    again = {(entry["base"], entry["path"]) for entry in entries}
+    kept = [entry for entry in exp.files if (entry.get("base"), entry.get("path")) not in again]
+    return dataclasses.replace(exp, files=[*kept, *entries])
+
+
+def add_system(exp: Experiment, peaks: dict, *, attempt: int | None = None) -> Experiment:
+    """Record the hardware peaks sampled while a run ran (sysmetrics.py)."""
+    _check_attempt(exp, attempt)
+    return dataclasses.replace(exp, system={**exp.system, **peaks})
 
 
 def close_run(exp: Experiment, *, runner: dict, attempt: int | None = None) -> Experiment:

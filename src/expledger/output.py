@@ -71,6 +71,19 @@ def duration_text(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def size_text(size) -> str:
+    """A byte count as people read it: 512 B, 4.7 kB, 1.3 GB."""
+    if not isinstance(size, int):
+        return "?"
+    if size < 1000:
+        return f"{size} B"
+    for unit in ("kB", "MB"):
+        size /= 1000
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} GB"
+
+
 def value_text(value) -> str:
     """A param or metric value as a person reads it: 0.934, 1e-05, true, [1, 2]."""
     if isinstance(value, float):
@@ -335,6 +348,10 @@ def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None
         rows.append(("steps", f"{name:<12} {sparkline(values)}  {stats['points']} points, last "
                               f"{value_text(stats['last'])} (min {value_text(stats['min'])}, "
                               f"max {value_text(stats['max'])})"))
+    rows += [("system", f"{k} = {value_text(v)}") for k, v in exp.system.items()]
+    rows += [("files", f"{entry.get('kind', 'file')}  {entry.get('path')} ({entry.get('base')})  "
+                       f"{size_text(entry.get('size'))}  sha256 {(entry.get('sha256') or '')[:12]}")
+             for entry in exp.files]
     rows += _provenance_rows(exp)
     rows += [(key, value_text(value)) for key, value in exp.extra.items()]
     rows.append(("uuid", f"{exp.uuid}  rev {exp.rev}"))

@@ -21,6 +21,7 @@ from array import array
 import sys
 import threading
 import time
+from pathlib import Path
 
 from . import models
 from .errors import BadInput, ExpledgerError
@@ -60,6 +61,13 @@ class Run:
     def id(self) -> str:
         return self.experiment.id
 
+    @property
+    def _attempt(self) -> int | None:
+        """Under a runner, the attempt it claimed: only that attempt may write."""
+        if self.attached and os.environ.get("EXP_ATTEMPT", "").isdigit():
+            return int(os.environ["EXP_ATTEMPT"])
+        return None
+
     def log(self, values: dict, step: int | None = None) -> None:
         """Append one point per metric at `step` (default: one past the previous step)."""
         if self.finished:
@@ -78,6 +86,29 @@ class Run:
                 held = series[name] = (array("q"), array("d"))
             held[0].append(step)
             held[1].append(value)
+
+    def log_file(self, path: str | os.PathLike, *, kind: str = "file") -> list[dict]:
+        """Record a file the run produced (or every file under a folder): its path, size,
+        sha256 and kind ("checkpoint", "prediction", "figure", …), never its bytes.
+
+        Paths inside the run folder (EXP_DIR) are kept relative to it, others relative to the
+        workspace. Logging the same path again replaces its entry. Returns the entries.
+        """
+        from .files import describe, workspace
+
+        if self.finished:
+            raise BadInput(f"{self.id} is finished; log its files before the result")
+        entries = describe(path, kind=kind, run_dir=self.run_dir, root=workspace(self.store))
+        self._guard("files", self.store.modify, self.id,
+                    lambda exp, now: models.add_files(exp, entries, attempt=self._attempt))
+        return entries
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's folder: EXP_DIR under `exp run` or a worker, else the store's choice."""
+        if self.attached and os.environ.get("EXP_DIR"):
+            return Path(os.environ["EXP_DIR"])
+        return self.store.run_dir(self.experiment)
 
     def flush(self) -> None:
         """Write buffered points now (the background thread does this every second)."""
@@ -103,9 +134,8 @@ class Run:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)  # let provenance land before the process may exit
         if self.attached:
-            attempt = int(os.environ["EXP_ATTEMPT"]) if os.environ.get("EXP_ATTEMPT", "").isdigit() else None
             change = lambda exp, now: models.update_running(  # noqa: E731
-                exp, metrics=final, summary=summary, attempt=attempt)
+                exp, metrics=final, summary=summary, attempt=self._attempt)
         else:
             change = lambda exp, now: models.record_result(  # noqa: E731
                 exp, status=status, metrics=final, summary=summary, reason=reason,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from ..files import problems as file_problems
 from ..models import Experiment, supersedes, version
 from .checks import problem
 from .checks import record_problems
@@ -60,6 +61,7 @@ def check(store, *, fix: bool) -> dict:
             current[exp.uuid] = exp
             winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
     problems += record_problems(list(current.values()))
+    problems += file_problems(store, list(current.values()))
     renumbered = fix and any(p["kind"] == "duplicate_id" for p in problems)
     if renumbered:
         from ..transfer import reconcile

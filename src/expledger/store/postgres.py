@@ -182,10 +182,11 @@ class PostgresStore(Store):
     # --- doctor ----------------------------------------------------------------------
 
     def doctor(self, *, fix: bool = False) -> dict:
+        from ..files import problems as file_problems
         from .checks import problem, record_problems
 
         experiments, _ = self._search(Search(limit=None, sort="id"))
-        problems = record_problems(experiments)
+        problems = record_problems(experiments) + file_problems(self, experiments)
         if fix and any(p["kind"] == "duplicate_id" for p in problems):
             from ..transfer import reconcile
 
