@@ -611,6 +611,7 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
     """
     from .config import resolve_machine
     from .provenance import gpus as detect_gpus
+    from .redact import redact
     from .worker import Worker, WorkerOptions, install_signal_handlers
 
     condition = _query(where)
@@ -630,10 +631,10 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
                             where=condition, max_runs=1 if once else max_runs, until_empty=until_empty,
                             retries=retries, workdir=workdir, poll=poll, on_stop=on_stop,
                             quiet_stdout=json_mode())
-    running = Worker(store.url, options, report=lambda line: click.echo(f"worker: {line}", err=True))
+    running = Worker(store.url, options, report=lambda line: click.echo(f"worker: {redact(line)}", err=True))
     install_signal_handlers(running)
     slots = ", ".join(",".join(s) for s in running.slots if s) or "no GPUs"
-    click.echo(f"worker: {options.machine} taking queued experiments from {store.url} ({slots})", err=True)
+    click.echo(f"worker: {options.machine} taking queued experiments from {store.display_url} ({slots})", err=True)
     outcomes = running.run()
     if json_mode():
         output.emit_json({"ran": [{"experiment": o.experiment.to_dict(), "exit_code": o.exit_code} for o in outcomes]})
@@ -653,7 +654,9 @@ def _print_transfer(report: dict, target: str) -> None:
     if json_mode():
         output.emit_json({"report": report})
         return
-    click.echo(f"{target}: {report['added']} added, {report['updated']} updated, {report['unchanged']} unchanged, "
+    from .redact import redact
+
+    click.echo(f"{redact(target)}: {report['added']} added, {report['updated']} updated, {report['unchanged']} unchanged, "
                f"{report['step_series']} step series copied")
     for moved in report["renumbered"]:
         click.echo(f"  {moved['was']} -> {moved['id']}  {output.printable(moved['name'])} "
@@ -733,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, kind: str, code: int, as_json: bool) -> int:
+    from .redact import redact
+
+    message = redact(message)  # a driver's error may quote the store URL
     output.error_line(message)
     if as_json:
         output.emit_json({"error": {"type": kind, "message": message, "exit_code": code}}, ok=False)

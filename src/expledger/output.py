@@ -17,6 +17,7 @@ import click
 
 from . import fields
 from .models import Experiment, Status, json_safe, parse_time
+from .redact import redact
 
 JSON_VERSION = 1
 STATUS_COLOURS = {
@@ -35,11 +36,11 @@ def emit_json(payload: dict, *, ok: bool = True) -> None:
 
 def error_line(message: str) -> None:
     """The one stderr line every failed command prints."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {redact(message)}", err=True)
 
 
 def warning_line(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {redact(message)}", err=True)
 
 
 def status_text(status: Status) -> str:

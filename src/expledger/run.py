@@ -214,7 +214,9 @@ class Run:
         except (ExpledgerError, OSError) as err:
             if kind not in self._warned:
                 self._warned.add(kind)
-                print(f"warning: expledger could not save {kind} for {self.id}: {err}; training goes on",
+                from .redact import redact
+
+                print(redact(f"warning: expledger could not save {kind} for {self.id}: {err}; training goes on"),
                       file=sys.stderr)
             return None
 

@@ -116,7 +116,9 @@ class Execution:
                     if current.status is not Status.RUNNING or current.runner.get("attempt") != self.attempt:
                         self.stop(f"{current.status.value.lower()} elsewhere")
         except ExpledgerError as err:  # the store went away: keep running, say so once
-            print(f"warning: heartbeat stopped: {err}", file=sys.stderr)
+            from .redact import redact
+
+            print(redact(f"warning: heartbeat stopped: {err}"), file=sys.stderr)
 
     def _record_provenance(self) -> None:
         from .provenance import record

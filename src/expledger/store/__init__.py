@@ -56,7 +56,9 @@ def open_store(url: str, **options) -> Store:
     builder = _BUILDERS.get(scheme) or _plugin(scheme)
     if builder is None:
         valid = ", ".join(f"{name}:" for name in sorted(_BUILDERS))
-        raise BadInput(f"unknown store scheme {scheme!r} in {url!r}: valid are {valid} or a file path")
+        from ..redact import redact
+
+        raise BadInput(redact(f"unknown store scheme {scheme!r} in {url!r}: valid are {valid} or a file path"))
     return builder(url, **options)
 
 

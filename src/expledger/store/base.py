@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import models
 from ..errors import BadInput, IllegalTransition, NotFound
 from ..models import Experiment, Status
+from ..redact import redact, remember
 
 # Fields a search can sort by besides params.X and metrics.X.
 SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "started", "completed", "updated", "rev",
@@ -76,8 +77,14 @@ class Store(ABC):
     shared_heartbeats = True
 
     def __init__(self, url: str, *, now: Callable[[], datetime] | None = None):
-        self.url = url
+        self.url = url  # as given, to reconnect and to hand to children; print `display_url`
         self._now = now
+        remember(url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL as messages show it: without its password."""
+        return redact(self.url)
 
     def now(self) -> datetime:
         """The injected clock's time, else the real one (UTC)."""
@@ -164,7 +171,7 @@ class Store(ABC):
         exp_id = models.format_id(models.parse_id(ref))
         found = self._lookup(exp_id)
         if found is None:
-            raise NotFound(f"no experiment {exp_id} in {self.url}")
+            raise NotFound(f"no experiment {exp_id} in {self.display_url}")
         return found
 
     def add(self, **fields) -> Experiment:

@@ -91,7 +91,7 @@ class JsonlStore(Store):
         with self._locked():
             current = self.index.get(exp_id)
             if current is None:
-                raise NotFound(f"no experiment {exp_id} in {self.url}")
+                raise NotFound(f"no experiment {exp_id} in {self.display_url}")
             changed = change(current)
             self._append(changed.to_line())
         return changed

@@ -88,7 +88,7 @@ def check(store, *, fix: bool) -> dict:
             store.index.rebuild()
             problems[-1]["fixed"] = True
     return {
-        "store": store.url,
+        "store": store.display_url,
         "path": str(store.path),
         "lines": content.count(b"\n") + (0 if content.endswith(b"\n") or not content else 1),
         "experiments": len(current),

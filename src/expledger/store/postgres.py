@@ -14,8 +14,9 @@ import dataclasses
 import uuid as uuidlib
 from collections.abc import Callable
 
-from ..errors import MissingExtra, NotFound, StoreError
+from ..errors import BadInput, MissingExtra, NotFound, StoreError
 from ..models import Experiment, format_id, id_number
+from ..redact import raw_at_in_password, redact
 from . import migrations
 from .base import Search, Store
 from .sql import Compiler, PostgresDialect
@@ -44,10 +45,12 @@ class PostgresStore(Store):
         except ImportError:
             raise MissingExtra("the PostgreSQL store needs psycopg: pip install 'expledger[postgres]'") from None
         self._Jsonb = Jsonb
+        if raw_at_in_password(url):  # libpq cuts at the first '@' and would show the rest as the host
+            raise BadInput(f"the password in {redact(url)} holds a raw '@': write it as %40")
         try:
             self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as err:
-            raise StoreError(f"cannot connect to {_redacted(url)}: {' '.join(str(err).split())}") from None
+            raise StoreError(redact(f"cannot connect to {url}: {' '.join(str(err).split())}")) from None
         self._errors = psycopg.Error
         migrations.apply(self.db)
 
@@ -94,7 +97,7 @@ class PostgresStore(Store):
         for _ in range(CONFLICT_RETRIES):
             current = self._lookup(exp_id)
             if current is None:
-                raise NotFound(f"no experiment {exp_id} in {_redacted(self.url)}")
+                raise NotFound(f"no experiment {exp_id} in {self.display_url}")
             changed = change(current)
             with self._guard(), self.db.transaction():
                 if self._update(changed, current.rev):
@@ -209,7 +212,7 @@ class PostgresStore(Store):
         by_status: dict[str, int] = {}
         for exp in experiments:
             by_status[exp.status.value] = by_status.get(exp.status.value, 0) + 1
-        return {"store": _redacted(self.url), "path": None, "lines": None, "experiments": len(experiments),
+        return {"store": self.display_url, "path": None, "lines": None, "experiments": len(experiments),
                 "by_status": by_status, "migrations": applied, "problems": problems, "quarantine": None,
                 "healthy": all(p["fixed"] for p in problems if p["severity"] == "error")}
 
@@ -226,15 +229,6 @@ class _DatabaseErrors:
 
     def __exit__(self, kind, error, tb):
         if error is not None and isinstance(error, self.store._errors):
-            raise StoreError(f"database error on {_redacted(self.store.url)}: {' '.join(str(error).split())}") from None
+            raise StoreError(redact(f"database error on {self.store.url}: {' '.join(str(error).split())}")) from None
         return False
 
-
-def _redacted(url: str) -> str:
-    """A URL without its password, for messages."""
-    head, at, tail = url.rpartition("@")
-    if not at or "://" not in head:
-        return url
-    scheme, _, credentials = head.partition("://")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}" if ":" in credentials else url

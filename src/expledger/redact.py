@@ -1,0 +1,59 @@
+"""Secrets out of everything `exp` prints: one redaction for store URLs and driver errors.
+
+Every error line, warning, worker line and `--json` error passes through `redact`, which
+hides the password of a URL's userinfo (`postgresql://me:***@db/x`, a password holding
+`@` included: the userinfo ends at the last `@`), every `password=` parameter
+(`?password=***`, libpq's `password='***'`), and any password of a store opened in this
+process wherever a driver echoes it. Opening a store calls `remember(url)`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, unquote
+
+MASK = "***"
+# scheme://user:PASSWORD@host — greedy up to the last '@' of the token, so 'p@ss' is hidden whole.
+_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*):(?P<secret>\S*)@(?=[^\s@]*(?:\s|$))")
+_PARAM = re.compile(r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\",)]+)",
+                    re.IGNORECASE)
+_SECRETS: set[str] = set()
+_SHORTEST = 3  # a literal shorter than this is too common to hunt for in free text
+
+
+def redact(text: str) -> str:
+    """`text` with every password it may hold replaced by ***."""
+    if not text:
+        return text
+    text = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    text = _PARAM.sub(lambda m: f"{m['head']}{MASK}", text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def passwords(url: str) -> set[str]:
+    """The passwords a store URL carries: its userinfo's and its `password=` parameters."""
+    found: set[str] = set()
+    for match in _USERINFO.finditer(url):
+        found.update((match["secret"], unquote(match["secret"])))
+        found.update(part for part in match["secret"].split("@")[1:])  # what a driver may read as a host
+    _, _, query = url.partition("?")
+    try:
+        found.update(value for key, value in parse_qsl(query) if key.lower() in ("password", "passwd", "pwd"))
+    except ValueError:
+        pass
+    found.update(m["secret"].strip("'") for m in _PARAM.finditer(url))
+    return {secret for secret in found if len(secret) >= _SHORTEST}
+
+
+def remember(url: str) -> None:
+    """Hide this URL's passwords from every later message of this process."""
+    _SECRETS.update(passwords(url))
+
+
+def raw_at_in_password(url: str) -> bool:
+    """Whether the userinfo holds a raw '@' (drivers cut at the first one and show the rest)."""
+    authority = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
+    return authority.count("@") > 1
