@@ -10,7 +10,6 @@ process wherever a driver echoes it. Opening a store calls `remember(url)`.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote
 
 MASK = "***"
 # scheme://user:PASSWORD@host — greedy up to the last '@' of the token, so 'p@ss' is hidden whole.
@@ -35,6 +34,10 @@ def redact(text: str) -> str:
 
 def passwords(url: str) -> set[str]:
     """The passwords a store URL carries: its userinfo's and its `password=` parameters."""
+    if "://" not in url:
+        return set()  # a file path
+    from urllib.parse import parse_qsl, unquote
+
     found: set[str] = set()
     for match in _USERINFO.finditer(url):
         found.update((match["secret"], unquote(match["secret"])))
