@@ -24,11 +24,13 @@ import time
 from pathlib import Path
 
 from . import models
-from .errors import BadInput, ExpledgerError
+from .errors import BadInput
 from .liveness import heartbeat_interval, runner_info
 from .models import Experiment, Status
 
 FLUSH_SECONDS = 1.0
+MAX_NAME_BYTES = 65_535  # a step chunk stores the name's length in 16 bits
+_FAILED = object()  # what _guard returns when the store call failed
 
 
 class Run:
@@ -45,9 +47,12 @@ class Run:
         self.experiment = experiment
         self.attached = attached
         self.finished = False
-        self._series: dict[str, tuple[array, array]] = {}
+        self._series: dict[str, tuple[array, array]] = {}  # points not yet flushed
+        self._last: dict[str, float] = {}  # the last value of every series: the default final metrics
+        self._names: set[str] = set()  # metric names already checked
         self._step = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by log() and by the swap in flush()
+        self._flushing = threading.Lock()  # one flush at a time, so chunks stay in order
         self._warned: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
@@ -69,23 +74,38 @@ class Run:
         return None
 
     def log(self, values: dict, step: int | None = None) -> None:
-        """Append one point per metric at `step` (default: one past the previous step)."""
+        """Append one point per metric at `step` (default: one past the previous step).
+
+        Every value is checked before anything is appended, and the append and the flush
+        thread's swap of the buffer hold one lock, so no point is lost or shifted.
+        """
         if self.finished:
             raise BadInput(f"{self.id} is finished; start a new run to log more")
-        if step is None:
-            step = self._step
-        elif step.__class__ is not int:
+        if step is not None and step.__class__ is not int:
             step = _step_number(step)
-        self._step = step + 1
-        series = self._series
+        points = []
+        names = self._names
         for name, value in values.items():
-            if value.__class__ is not float and value.__class__ is not int:
+            if value.__class__ is not float:
                 value = _number(name, value)
-            held = series.get(name)
-            if held is None:
-                held = series[name] = (array("q"), array("d"))
-            held[0].append(step)
-            held[1].append(value)
+            if name not in names:
+                _check_name(name)
+                names.add(name)
+            points.append((name, value))
+        with self._lock:
+            if step is None:
+                step = self._step
+            elif not -2**63 <= step < 2**63:
+                raise BadInput(f"step {step} is out of range (a 64-bit whole number)")
+            self._step = step + 1
+            series, last = self._series, self._last
+            for name, value in points:
+                held = series.get(name)
+                if held is None:
+                    held = series[name] = (array("q"), array("d"))
+                held[0].append(step)
+                held[1].append(value)
+                last[name] = value
 
     def log_file(self, path: str | os.PathLike, *, kind: str = "file") -> list[dict]:
         """Record a file the run produced (or every file under a folder): its path, size,
@@ -111,11 +131,22 @@ class Run:
         return self.store.run_dir(self.experiment)
 
     def flush(self) -> None:
-        """Write buffered points now (the background thread does this every second)."""
-        with self._lock:
-            series, self._series = self._series, {}
-            if series:
-                self._guard("steps", self.store.append_steps, self.experiment, series)
+        """Write buffered points now (the background thread does this every second).
+
+        Points the store refused stay buffered, ahead of newer ones, for the next flush.
+        """
+        with self._flushing:
+            with self._lock:
+                series, self._series = self._series, {}
+            if not series:
+                return
+            if self._guard("steps", self.store.append_steps, self.experiment, series) is _FAILED:
+                with self._lock:
+                    for name, (steps, values) in self._series.items():
+                        held = series.setdefault(name, (array("q"), array("d")))
+                        held[0].extend(steps)
+                        held[1].extend(values)
+                    self._series = series
 
     def result(self, status: str | Status = Status.SUCCESS, *, metrics: dict | None = None,
                summary: str | None = None, reason: str | None = None) -> Experiment:
@@ -128,7 +159,7 @@ class Run:
             raise BadInput(f"{self.id} already has a result")
         status = Status.parse(status) if isinstance(status, str) else status
         self.flush()
-        final = {**self._last_values(), **(metrics or {})}
+        final = {**self._last, **(metrics or {})}
         self.finished = True
         self._stop.set()
         if threading.current_thread() is not self._thread:
@@ -141,7 +172,7 @@ class Run:
                 exp, status=status, metrics=final, summary=summary, reason=reason,
                 runner={"ended": models.now_iso(now)}, now=now)
         updated = self._guard("result", self.store.modify, self.id, change)
-        if updated is not None:
+        if updated is not _FAILED:
             self.experiment = updated
         self._release()
         return self.experiment
@@ -152,14 +183,6 @@ class Run:
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_hook
         self.store.close()
-
-    def _last_values(self) -> dict:
-        from .steps import last_values
-
-        try:
-            return last_values(self.store.read_steps(self.experiment))
-        except (ExpledgerError, OSError):
-            return {}
 
     # --- the context manager and process exit ----------------------------------------
 
@@ -208,17 +231,18 @@ class Run:
         self.flush()
 
     def _guard(self, kind: str, func, *args):
-        """Call into the store; trouble becomes one warning per kind, never an exception."""
+        """Call into the store; any trouble becomes one warning per kind, never an exception,
+        so neither training nor the thread that heartbeats stops. _FAILED when it failed."""
         try:
             return func(*args)
-        except (ExpledgerError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 - whatever the store raised, training goes on
             if kind not in self._warned:
                 self._warned.add(kind)
                 from .redact import redact
 
                 print(redact(f"warning: expledger could not save {kind} for {self.id}: {err}; training goes on"),
                       file=sys.stderr)
-            return None
+            return _FAILED
 
 
 def _step_number(step) -> int:
@@ -227,15 +251,29 @@ def _step_number(step) -> int:
     return int(step)
 
 
-def _number(name: str, value) -> float:
-    """Accept numbers that are not plain floats or ints (NumPy and torch scalars)."""
+def _number(name, value) -> float:
+    """A value as the float that will be stored: ints, NumPy and torch scalars; BadInput for
+    anything else, or an int too large for a float."""
     if isinstance(value, bool):
         raise BadInput(f"metric {name!r} must be a number, not true/false")
     try:
-        number = float(value)
+        return float(value)
+    except OverflowError:
+        raise BadInput(f"metric {name!r}: {value!r:.40} is too large to store as a number") from None
     except (TypeError, ValueError):
         raise BadInput(f"metric {name!r} must be a number, not {type(value).__name__}") from None
-    return number
+
+
+def _check_name(name) -> None:
+    """A metric name the step format can hold: text of at most 65,535 UTF-8 bytes."""
+    if not isinstance(name, str):
+        raise BadInput(f"a metric name must be text, not {type(name).__name__} ({name!r:.40})")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise BadInput(f"metric name is too long ({len(name)} characters; at most {MAX_NAME_BYTES} bytes)")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"metric name {name!r:.40} is not valid text (a lone surrogate)") from None
 
 
 def start(name: str | None = None, *, task: str | None = None, model: str | None = None,

@@ -25,7 +25,6 @@ from .errors import ExpledgerError, IllegalTransition
 from .liveness import heartbeat_interval
 from .models import Experiment, Status
 from .reasons import failure_reason
-from .steps import last_values
 
 GRACE_SECONDS = 10.0  # between SIGTERM and SIGKILL when a run is stopped
 TAIL_LINES = 60
@@ -190,7 +189,7 @@ class Execution:
 
     def _finish(self, status: Status, reason: str | None, runner: dict, exit_code: int) -> Outcome:
         runner = {**runner, "dir": str(self.run_dir), "ended": models.now_iso()}
-        last_logged = last_values(self.store.read_steps(self.exp))
+        last_logged = self.store.last_steps(self.exp)
         written = self._written_metrics()
 
         def record(exp: Experiment, now) -> Experiment:

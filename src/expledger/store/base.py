@@ -28,6 +28,13 @@ SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "star
 QUEUE_ORDER = "-priority,id"  # the order workers take queued experiments in
 
 
+def stderr_warning(message: str) -> None:
+    """How a store warns unless told otherwise: one line on stderr."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)
+
+
 @dataclass(frozen=True)
 class Search:
     """What to find; each backend turns it into its own query.
@@ -147,6 +154,12 @@ class Store(ABC):
     @abstractmethod
     def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
         """Every step metric logged for an experiment: {name: (steps, values)} in order."""
+
+    def last_steps(self, exp: Experiment) -> dict[str, float]:
+        """The last logged value of every step metric, without holding whole series."""
+        from ..steps import last_values
+
+        return last_values(self.read_steps(exp))
 
     def run_dir(self, exp: Experiment) -> Path:
         """The folder for a run's logs and artifacts (EXP_DIR): where its runner put it, else

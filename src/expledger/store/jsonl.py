@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import NotFound, StoreError
 from ..models import Experiment, format_id, version
-from .base import Search, Store
+from .base import Search, Store, stderr_warning
 from .index import LedgerIndex
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
@@ -56,10 +56,6 @@ def network_file_system(path: Path, mounts: str | None = None) -> str | None:
     return kind if kind in NETWORK_FILE_SYSTEMS else None
 
 
-def _stderr_warning(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
 class JsonlStore(Store):
     """A ledger in one JSONL file, with its index and lock in a `.exp-cache` folder beside it."""
 
@@ -68,7 +64,7 @@ class JsonlStore(Store):
     def __init__(self, path: str | Path, *, url: str | None = None, now=None, warn=None):
         self.path = Path(path).expanduser().absolute()
         super().__init__(url or str(self.path), now=now)
-        self.warn = warn or _stderr_warning
+        self.warn = warn or stderr_warning
         self.cache_dir = self.path.parent / ".exp-cache"
         self.index = LedgerIndex(self.path, self.cache_dir / f"{self.path.name}.sqlite3", warn=self.warn)
         self._synced = False
@@ -176,7 +172,22 @@ class JsonlStore(Store):
         from ..steps import decode
 
         try:
-            return decode(self._steps_file(exp).read_bytes())
+            return decode(self._steps_file(exp).read_bytes(), warn=lambda text: self.warn(f"{exp.id}: {text}"))
+        except FileNotFoundError:
+            return {}
+
+    def last_steps(self, exp: Experiment) -> dict[str, float]:
+        """Read through a memory map: only the pages around each chunk's header and end."""
+        import mmap
+
+        from ..steps import last_of
+
+        try:
+            with open(self._steps_file(exp), "rb") as handle:
+                if not os.fstat(handle.fileno()).st_size:
+                    return {}
+                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    return last_of(data)
         except FileNotFoundError:
             return {}
 

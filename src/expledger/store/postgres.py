@@ -18,7 +18,7 @@ from ..errors import BadInput, MissingExtra, NotFound, StoreError
 from ..models import Experiment, format_id, id_number
 from ..redact import raw_at_in_password, redact
 from . import migrations
-from .base import Search, Store
+from .base import Search, Store, stderr_warning
 from .sql import Compiler, PostgresDialect
 
 _COMPILER = Compiler(PostgresDialect(), columns={
@@ -39,6 +39,7 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, *, now=None, warn=None):
         super().__init__(url, now=now)
+        self.warn = warn or stderr_warning
         try:
             import psycopg
             from psycopg.types.json import Jsonb
@@ -180,7 +181,21 @@ class PostgresStore(Store):
         with self._guard():
             chunks = self.db.execute("SELECT chunk FROM experiment_steps WHERE uuid = %s ORDER BY seq",
                                      (exp.uuid,)).fetchall()
-        return decode(b"".join(bytes(chunk) for (chunk,) in chunks))
+        return decode(b"".join(bytes(chunk) for (chunk,) in chunks), warn=lambda text: self.warn(f"{exp.id}: {text}"))
+
+    def last_steps(self, exp: Experiment) -> dict[str, float]:
+        """A hundred flushes at a time, so a long series is never held whole."""
+        from ..steps import last_of
+
+        last, seq = {}, -1
+        while True:
+            with self._guard():
+                rows = self.db.execute("SELECT seq, chunk FROM experiment_steps WHERE uuid = %s AND seq > %s "
+                                       "ORDER BY seq LIMIT 100", (exp.uuid, seq)).fetchall()
+            for seq, chunk in rows:
+                last.update(last_of(bytes(chunk)))
+            if len(rows) < 100:
+                return last
 
     # --- doctor ----------------------------------------------------------------------
 
