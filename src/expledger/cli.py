@@ -743,3 +743,9 @@ def _fail(message: str, kind: str, code: int, as_json: bool) -> int:
     if as_json:
         output.emit_json({"error": {"type": kind, "message": message, "exit_code": code}}, ok=False)
     return code
+
+
+from .commands.research import next_, notes  # noqa: E402  (they build on the helpers above)
+
+cli.add_command(notes)
+cli.add_command(next_)
