@@ -32,8 +32,8 @@ def _render() -> str:
     options = {"terminal_width": 100, "max_content_width": 100, "help_option_names": ["-h", "--help"]}
     context = click.Context(cli, info_name="exp", **options)
     parts += ["## exp", "", "```", cli.get_help(context), "```", ""]
-    for name in sorted(cli.commands):
-        command = cli.commands[name]
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
         sub = click.Context(command, info_name=f"exp {name}", parent=context, **options)
         parts += [f"## exp {name}", "", "```", command.get_help(sub), "```", ""]
     return "\n".join(parts)

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import pytest
 
+import click
+
 from expledger.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = sorted(cli.commands)
+COMMANDS = cli.list_commands(click.Context(cli))  # lazily loaded commands too
 
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_a_summary_an_example_and_json(name):
-    command = cli.commands[name]
+    command = cli.get_command(click.Context(cli), name)
     assert command.help and "Example" in command.help
     assert "--json" in {opt for param in command.params for opt in param.opts}
 

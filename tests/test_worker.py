@@ -50,7 +50,7 @@ def test_killed_and_paused_workers_lose_no_experiment_and_write_no_result_twice(
     args = ("--retries", "1", "--poll", "0.05")
     victims = [_worker(store_url, *args, cwd=tmp_path, env=env) for _ in range(2)]
     survivor = _worker(store_url, *args, "--until-empty", cwd=tmp_path, env=env)
-    time.sleep(1.5)
+    _until_running(store_url, {proc.pid for proc in victims})  # each victim holds a run, however slow the machine
     victims[0].send_signal(signal.SIGKILL)  # dies mid-run: its run is lost
     victims[1].send_signal(signal.SIGSTOP)  # hangs past its lease: its run is taken from it
     time.sleep(4)
@@ -69,6 +69,17 @@ def test_killed_and_paused_workers_lose_no_experiment_and_write_no_result_twice(
     for exp in experiments:  # no result written twice: one finished version per experiment
         finished = [v for v in _versions(store_url, exp) if v["status"] in ("SUCCESS", "FAILED", "CANCELLED")]
         assert len({(v["rev"]) for v in finished}) == 1, (exp.id, finished)
+
+
+def _until_running(url: str, pids: set[int], timeout: float = 120) -> None:
+    """Wait until every one of these worker PIDs runs an experiment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = {e.runner.get("pid") for e in _all(url) if e.status is Status.RUNNING}
+        if pids <= running:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"workers {pids} never started a run")
 
 
 def _versions(url: str, exp) -> list[dict]:

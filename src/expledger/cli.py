@@ -108,7 +108,29 @@ def json_mode() -> bool:
     return click.get_current_context().meta.get("as_json", False)
 
 
-@click.group(context_settings=CONTEXT)
+# Commands that live in modules of their own, imported only when they run (or for --help).
+LAZY_COMMANDS = {
+    "next": "expledger.commands.research:next_",
+    "notes": "expledger.commands.research:notes",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is asked for."""
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="exp")
 @click.option("--store", "store_url", metavar="URL", help="Ledger to use, for any command.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output, for any command.")
@@ -743,9 +765,3 @@ def _fail(message: str, kind: str, code: int, as_json: bool) -> int:
     if as_json:
         output.emit_json({"error": {"type": kind, "message": message, "exit_code": code}}, ok=False)
     return code
-
-
-from .commands.research import next_, notes  # noqa: E402  (they build on the helpers above)
-
-cli.add_command(notes)
-cli.add_command(next_)
