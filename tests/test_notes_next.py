@@ -201,7 +201,7 @@ def test_next_queue_adds_once(tmp_path, exp):
                 store.result(exp_.id, status=Status.SUCCESS, metrics={"acc": 0.5 + lr})
     first = _next(exp, "--queue")
     assert len(first["added"]) == 1
-    added = _records(exp)[first["added"][0]]
+    added = json.loads(exp("--json", "show", first["added"][0]).out)["experiment"]
     assert added["status"] == "QUEUED" and added["params"] == {"lr": 0.1, "seed": 1}
     assert added["command"] == "train --lr 0.1 --seed 1" and "next" in added["tags"]
     second = _next(exp, "--queue")
