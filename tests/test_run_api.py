@@ -160,3 +160,16 @@ def test_plot_explains_what_is_missing(tmp_path):
     run_exp("add", "--name", "nothing logged", cwd=tmp_path)
     result = run_exp("plot", "1", "-o", tmp_path / "x.png", cwd=tmp_path)
     assert result.code == 2 and "nothing to plot" in result.err
+
+
+def test_finished_runs_leave_no_heartbeat_file_and_doctor_sweeps_stale_ones(tmp_path):
+    for n in range(1000):
+        with expledger.start(name=f"run {n}", params={"n": n}) as run:
+            run.log({"loss": 1.0})
+    beats = tmp_path / "memory/experiments/.exp-cache/heartbeats"
+    assert list(beats.iterdir()) == []
+    with _store(tmp_path) as store:  # a runner killed between its result and the clean-up
+        store.heartbeat(store.get(run.id))
+        assert [p["kind"] for p in store.doctor()["problems"]] == ["stale_heartbeats"]
+        assert store.doctor(fix=True)["problems"][0]["fixed"]
+    assert list(beats.iterdir()) == []

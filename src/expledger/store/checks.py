@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..models import Experiment, Status, id_number
 
-WARNINGS = ("failed_without_reason", "empty_name", "odd_id", "missing_file", "changed_file")
+WARNINGS = ("failed_without_reason", "empty_name", "odd_id", "missing_file", "changed_file", "stale_heartbeats")
 
 
 def problem(kind: str, message: str, *, line: int | None = None, fixable: bool = False) -> dict:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import NotFound, StoreError
-from ..models import Experiment, format_id, version
+from ..models import Experiment, Status, format_id, version
 from .base import Search, Store, stderr_warning
 from .index import LedgerIndex
 
@@ -90,6 +90,8 @@ class JsonlStore(Store):
                 raise NotFound(f"no experiment {exp_id} in {self.display_url}")
             changed = change(current)
             self._append(changed.to_line())
+        if changed.status is not Status.RUNNING:
+            self.drop_heartbeat(changed)  # its run ended (or went back to the queue)
         return changed
 
     def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
@@ -145,6 +147,11 @@ class JsonlStore(Store):
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
+
+    def drop_heartbeat(self, exp: Experiment) -> None:
+        """Remove the heartbeat file of a run that is no longer RUNNING."""
+        with contextlib.suppress(OSError):
+            self._heartbeat_file(exp).unlink()
 
     def heartbeat_age(self, exp: Experiment) -> float | None:
         try:

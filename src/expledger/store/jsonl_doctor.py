@@ -9,10 +9,12 @@ ledger is rewritten without them; every readable line stays, in order.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections import Counter
 
 from ..files import problems as file_problems
-from ..models import Experiment, supersedes, version
+from ..models import Experiment, Status, supersedes, version
 from .checks import problem
 from .checks import record_problems
 from .index import indexed_form
@@ -62,6 +64,7 @@ def check(store, *, fix: bool) -> dict:
             winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
     problems += record_problems(list(current.values()))
     problems += file_problems(store, list(current.values()))
+    problems += _stale_heartbeats(store, current, fix=fix)
     renumbered = fix and any(p["kind"] == "duplicate_id" for p in problems)
     if renumbered:
         from ..transfer import reconcile
@@ -97,3 +100,41 @@ def check(store, *, fix: bool) -> dict:
         "quarantine": str(quarantine_path) if quarantine_path else None,
         "healthy": all(p.get("fixed") for p in problems if p["severity"] == "error"),
     }
+
+
+def _stale_heartbeats(store, current: dict[str, Experiment], *, fix: bool) -> list[dict]:
+    """Heartbeat files of runs that ended (a runner killed between its result and the clean-up),
+    or of experiments this ledger does not hold that no one has touched for a lease (another
+    ledger in the same folder shares the folder, so a fresh unknown one is left alone)."""
+    from ..liveness import lease_seconds
+
+    folder = store.cache_dir / "heartbeats"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    oldest = time.time() - lease_seconds()
+    stale = []
+    for name in names:
+        exp = current.get(name)
+        if exp is not None:
+            if exp.status is not Status.RUNNING:
+                stale.append(name)
+            continue
+        try:
+            if os.stat(folder / name).st_mtime < oldest:
+                stale.append(name)
+        except OSError:
+            continue
+    if not stale:
+        return []
+    found = problem("stale_heartbeats", f"{len(stale)} heartbeat file(s) in {folder} belong to no running "
+                    "experiment; --fix removes them", fixable=True)
+    if fix:
+        for name in stale:
+            try:
+                os.unlink(folder / name)
+            except FileNotFoundError:
+                pass
+        found["fixed"] = True
+    return [found]
