@@ -286,10 +286,12 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
         if name or task or model or params_json or machine or tags:
             raise BadInput("--id runs a queued experiment as registered; leave out --name, --task, … "
                            "(or drop --id to register a new one)")
+    params = parse_json_object(params_json, "--params") if params_json is not None else {}
+    store.check_runs_root()
+    if exp_id:
         exp = store.modify(exp_id, lambda e, now: models.start(
             e, runner=runner_info(), machine=resolve_machine(None), now=now))
     else:
-        params = parse_json_object(params_json, "--params") if params_json is not None else {}
         text = shlex.join(command)
         exp = store.add(name=name or text[:60], task=task, model=model, params=params, command=text,
                         machine=resolve_machine(machine), tags=tags, status=Status.RUNNING, runner=runner_info(),
@@ -643,6 +645,7 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
         by_task = Compare(("task",), "=", task)
         condition = And((by_task, condition)) if condition is not None else by_task
     store = open_ledger()
+    store.check_runs_root()  # a worker that cannot make run folders must not claim anything
     if gpus is None:
         gpu_list = [g["index"] for g in detect_gpus()]
     else:

@@ -3,7 +3,9 @@
 Runs that differ only in the replicate axis (`params.seed` by default) form one group; with
 `group_by` the groups are exactly those fields. Every metric column gives mean ± sample
 standard deviation (n − 1) and the best mean per column is marked (bold). Renderers:
-Markdown, LaTeX (booktabs, special characters escaped), CSV and JSON.
+Markdown, LaTeX (booktabs, special characters escaped), CSV and JSON. User text is inert in
+each: control characters shown as escapes, Markdown and LaTeX syntax escaped, and a CSV cell
+that a spreadsheet would run as a formula (`=…`, `+…`, `@…`) starts with a quote.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import csv
 import io
 import json
 import math
+import re
 import statistics
 
 from .compare import is_number, lower_is_better
 from .models import Experiment, canonical
+from .output import printable
 
 
 def _get(record: dict, path: tuple):
@@ -114,12 +118,21 @@ def _is_best(table: dict, name: str, stat: dict) -> bool:
     return stat["mean"] is not None and table["best"].get(name) == stat["mean"] and len(table["rows"]) > 1
 
 
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|#]|(?<!\w)_|_(?!\w))")
+
+
+def markdown_escape(text: str) -> str:
+    """Text for a Markdown table cell: inert, and no `|`, emphasis, code, link or HTML."""
+    return _MD_SPECIAL.sub(r"\\\1", printable(text))
+
+
 def to_markdown(table: dict, *, precision: int | None = None) -> str:
-    header = [_label(tuple(c.split("."))) for c in table["columns"]] + table["metrics"] + ["n"]
+    header = [markdown_escape(text) for text in
+              [_label(tuple(c.split("."))) for c in table["columns"]] + table["metrics"]] + ["n"]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join([" --- "] * len(table["columns"]) + [" ---: "] * (len(table["metrics"]) + 1)) + "|"]
     for row in table["rows"]:
-        cells = [_label_text(v).replace("|", "\\|") for v in row["labels"].values()]
+        cells = [markdown_escape(_label_text(v)) for v in row["labels"].values()]
         for name in table["metrics"]:
             stat = row["metrics"][name]
             text = cell_text(stat, precision, runs=row["n"])
@@ -133,7 +146,8 @@ _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$"
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
+    """Text for a LaTeX cell: inert (control characters as escapes), every special escaped."""
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in printable(text))
 
 
 def to_latex(table: dict, *, precision: int | None = None) -> str:
@@ -155,18 +169,34 @@ def to_latex(table: dict, *, precision: int | None = None) -> str:
 def to_csv(table: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = list(table["columns"]) + ["n"]
-    for name in table["metrics"]:
+    header = [csv_cell(c) for c in table["columns"]] + ["n"]
+    for name in map(csv_cell, table["metrics"]):
         header += [f"{name}_mean", f"{name}_std", f"{name}_n"]
     writer.writerow(header)
     for row in table["rows"]:
-        cells = [_label_text(v) for v in row["labels"].values()] + [row["n"]]
+        cells = [csv_cell(_label_text(v)) for v in row["labels"].values()] + [row["n"]]
         for name in table["metrics"]:
             stat = row["metrics"][name]
             cells += ["" if stat["mean"] is None else repr(stat["mean"]),
                       "" if stat["std"] is None else repr(stat["std"]), stat["n"]]
         writer.writerow(cells)
     return out.getvalue().rstrip("\n")
+
+
+def csv_cell(text: str) -> str:
+    """User text for a CSV cell: inert, and never a formula a spreadsheet would run."""
+    text = printable(text)
+    if text[:1] in ("=", "+", "-", "@") and not is_number_text(text):
+        return "'" + text
+    return text
+
+
+def is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def render(table: dict, fmt: str, *, precision: int | None = None) -> str:

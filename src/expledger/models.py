@@ -53,7 +53,7 @@ class Status(str, Enum):
 
 
 FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELLED})
-_ID = re.compile(r"(?:exp-?)?0*(\d+)", re.IGNORECASE)
+_ID = re.compile(r"(?:exp-?)?0*([0-9]+)", re.IGNORECASE | re.ASCII)  # ASCII digits only: "١" is no ID
 
 
 def parse_id(text: str) -> int:
@@ -146,13 +146,28 @@ def fingerprint(task: str | None, model: str | None, params: dict) -> str:
 _JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
                bool: "true/false", type(None): "null"}
 MAX_DEPTH = 32
+MAX_NUMBER_LENGTH = 100  # characters in one JSON number; Python refuses ints past 4,300 digits
+
+
+def _json_number(kind):
+    def read(text: str):
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise BadInput(f"the number {text[:20]}… is too long (at most {MAX_NUMBER_LENGTH} characters)")
+        return kind(text)
+
+    return read
+
+
+_READ_INT, _READ_FLOAT = _json_number(int), _json_number(float)
 
 
 def parse_json_object(text: str, flag: str) -> dict:
     """A JSON object given on the command line, or a BadInput that shows the fix."""
     example = '{"accuracy": 0.93}' if flag == "--metrics" else '{"lr": 0.001}'
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_READ_INT, parse_float=_READ_FLOAT)
+    except BadInput as err:
+        raise BadInput(f"{flag}: {err}") from None
     except json.JSONDecodeError as err:
         raise BadInput(f"{flag} is not valid JSON ({err.msg} at column {err.colno}); example: {flag} '{example}'") from None
     except RecursionError:

@@ -24,6 +24,12 @@ TOP_FIELDS = ("id", "name", "task", "model", "command", "machine", "status", "cr
               "updated")
 NESTED_FIELDS = ("params", "metrics")
 KEYWORDS = {"and", "or", "not", "in", "has", "exists", "true", "false"}
+# Limits that keep every backend's own parser and evaluator within bounds (SQLite's parser
+# stack, its expression depth, Python's recursion and int parsing): past them is bad input.
+MAX_LENGTH = 10_000  # characters in one expression
+MAX_DEPTH = 32  # nested parentheses and `not`s
+MAX_TERMS = 200  # comparisons, counting each value of an `in (…)` list
+MAX_NUMBER_LENGTH = 100  # characters in one number
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class Or:
 _SEGMENT = r"""(?:[\w\-/:@]+|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
 _TOKENS = re.compile(
     rf"""(?P<space>\s+)
-       |(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w.\-"']))
+       |(?P<number>-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?![\w.\-"']))
        |(?P<word>{_SEGMENT}(?:\.{_SEGMENT})*)
        |(?P<op><=|>=|!=|==|=|<|>|~)
        |(?P<punct>[(),])""",
@@ -118,8 +124,25 @@ def _unquote(text: str) -> str:
 
 class _Parser:
     def __init__(self, text: str):
+        if len(text) > MAX_LENGTH:
+            raise _error(f"the expression is too long ({len(text)} characters; at most {MAX_LENGTH})")
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
+        self.terms = 0
+
+    def nest(self, token: _Token) -> None:
+        """One level deeper (a '(' or a `not`); bad input past MAX_DEPTH, before recursion runs out."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error(f"nested too deeply at column {token.column} (at most {MAX_DEPTH} levels of "
+                         "parentheses and 'not')")
+
+    def count(self, token: _Token, terms: int = 1) -> None:
+        self.terms += terms
+        if self.terms > MAX_TERMS:
+            raise _error(f"too many comparisons at column {token.column} (at most {MAX_TERMS}, "
+                         "counting each value of an 'in' list)")
 
     @property
     def token(self) -> _Token:
@@ -157,15 +180,18 @@ class _Parser:
 
     def parse_not(self):
         if self.at_keyword("not"):
-            self.take()
-            return Not(self.parse_not())
+            self.nest(self.take())
+            expr = Not(self.parse_not())
+            self.depth -= 1
+            return expr
         return self.parse_atom()
 
     def parse_atom(self):
         if self.token.text == "(" and self.token.kind == "punct":
-            self.take()
+            self.nest(self.take())
             expr = self.parse_or()
             self.expect(")", "to close the '('")
+            self.depth -= 1
             return expr
         return self.parse_predicate()
 
@@ -176,6 +202,7 @@ class _Parser:
 
     def parse_predicate(self):
         token = self.take()
+        self.count(token)
         if token.kind != "word" or token.keyword:
             found = f"{token.text!r}" if token.kind != "end" else "the end"
             raise _error(f"expected a field (name, params.X, metrics.X, …), found {found} at column {token.column}")
@@ -222,6 +249,7 @@ class _Parser:
         values = [self.parse_value(path, opening)]
         while self.token.text == "," and self.token.kind == "punct":
             comma = self.take()
+            self.count(comma)
             values.append(self.parse_value(path, comma))
         self.expect(")", "to close the list")
         return tuple(values)
@@ -229,6 +257,8 @@ class _Parser:
     def parse_value(self, path: tuple, after: _Token, *, normalise: bool = True):
         token = self.take()
         if token.kind == "number":
+            if len(token.text) > MAX_NUMBER_LENGTH:
+                raise _error(f"the number at column {token.column} is too long (at most {MAX_NUMBER_LENGTH} characters)")
             value = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
             if value in (float("inf"), float("-inf")):
                 raise _error(f"the number {token.text} is too large at column {token.column}")

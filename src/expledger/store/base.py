@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .. import models
-from ..errors import BadInput, IllegalTransition, NotFound
+from ..errors import BadInput, IllegalTransition, NotFound, StoreError
 from ..models import Experiment, Status
 from ..redact import redact, remember
 
@@ -161,12 +161,30 @@ class Store(ABC):
 
         return last_values(self.read_steps(exp))
 
+    @property
+    def runs_root(self) -> Path:
+        """Where run folders go on this machine: `$EXP_RUNS_DIR` (default ./exp-runs)."""
+        return Path(os.environ.get("EXP_RUNS_DIR") or "exp-runs").absolute()
+
     def run_dir(self, exp: Experiment) -> Path:
         """The folder for a run's logs and artifacts (EXP_DIR): where its runner put it, else
         `$EXP_RUNS_DIR/<ID>-<uuid prefix>` (default ./exp-runs)."""
         if exp.runner.get("dir"):
             return Path(exp.runner["dir"])
-        return Path(os.environ.get("EXP_RUNS_DIR") or "exp-runs").absolute() / f"{exp.id}-{exp.uuid[:8]}"
+        return self.runs_root / f"{exp.id}-{exp.uuid[:8]}"
+
+    def check_runs_root(self) -> None:
+        """StoreError unless run folders can be made here: checked before a run is registered,
+        so a read-only folder never leaves a registered run that could not start."""
+        import tempfile
+
+        root = self.runs_root
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=root):
+                pass
+        except OSError as err:
+            raise StoreError(f"cannot create a run folder in {root}: {err.strerror or err}") from None
 
     def close(self) -> None:
         """Release connections and handles."""
