@@ -4,11 +4,14 @@ The log stays the single source of truth. The index remembers how far it has rea
 (byte offset, line count, the bytes just before that offset, the file's identity) and on
 every open reads only what was appended since. If the file was replaced, shortened or
 edited, the index throws itself away and rebuilds from the log. Losing the index file
-costs time, never data; where it cannot be written it lives in memory for one process.
+costs time, never data: a deleted, damaged or unwritable index is rebuilt (in memory for
+one process where it cannot be written) with one warning, and no command fails for it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -52,6 +55,36 @@ _COMPILER = Compiler(
 )
 
 
+def _repairing(method):
+    """Run an index method; on a SQLite error, repair the index (LedgerIndex._recover) and
+    run it once more, so no damage to the cache ever stops a command."""
+
+    @functools.wraps(method)
+    def repaired(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            self._recover(err)
+            return method(self, *args, **kwargs)
+
+    return repaired
+
+
+def _file_id(path: Path) -> tuple | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _memory_db() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.executescript(_SCHEMA)
+    db.create_function("regexp", 2, regexp, deterministic=True)
+    return db
+
+
 class LedgerIndex:
     """The current state of every experiment in one ledger file, kept up to date lazily."""
 
@@ -60,10 +93,13 @@ class LedgerIndex:
         self.cache = cache
         self.warn = warn
         self._db: sqlite3.Connection | None = None
+        self._cache_id: tuple | None = None  # the index file this connection has open
+        self._in_memory = False  # the index file could not be used: memory for this process
         self._warned = False
 
     # --- keeping up with the log -------------------------------------------------------
 
+    @_repairing
     def sync(self, *, create: bool = False) -> None:
         """Read what was appended since the last sync; rebuild if the file was replaced or cut.
 
@@ -79,6 +115,10 @@ class LedgerIndex:
             stat = None
         except OSError as err:
             raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
+        if self._cache_id is not None and _file_id(self.cache) != self._cache_id:
+            self.close()  # the cache was deleted (git clean -X) or replaced: use the one there now
+        elif create and self._db is not None and self._cache_id is None and not self._in_memory:
+            self.close()  # read before the ledger existed: a writer now makes the index file
         db = self._connect(create=create or stat is not None)
         identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if stat else None
         if self._meta("identity") != identity:
@@ -166,6 +206,7 @@ class LedgerIndex:
         self._db.execute("DELETE FROM bad")
         self._db.execute("DELETE FROM meta")
 
+    @_repairing
     def warn_unreadable(self) -> None:
         """Say once per process that reads are skipping unreadable lines, or an unfinished
         last line that has been waiting too long to be a write in progress."""
@@ -199,25 +240,57 @@ class LedgerIndex:
                 self.cache.parent.mkdir(parents=True, exist_ok=True)
                 ignore = self.cache.parent / ".gitignore"
                 if not ignore.exists():
-                    ignore.write_text("# expledger's rebuildable index and lock: never commit\n*\n")
+                    ignore.write_text("# expledger's rebuildable index: never commit\n*\n")
                 db = sqlite3.connect(self.cache, timeout=60, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
-                if _version(db) not in (0, SCHEMA_VERSION):
+                if _version(db) != SCHEMA_VERSION:
                     db.executescript("DROP TABLE IF EXISTS exp; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS bad;")
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except (OSError, sqlite3.Error):
-                db = None  # unwritable folder or broken cache: index in memory for this process
+                    db.executescript(_SCHEMA)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._cache_id = _file_id(self.cache)
+            except sqlite3.DatabaseError as err:
+                if db is not None:
+                    db.close()
+                if not isinstance(err, sqlite3.OperationalError):
+                    raise  # not a database, or a damaged one: _repairing replaces it
+                db = None  # locked or unwritable: an index in memory for this process
+                self._in_memory = True
+            except OSError:
+                db = None  # an unwritable folder: an index in memory for this process
+                self._in_memory = True
         if db is None:
-            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            db.executescript(_SCHEMA)
-        db.create_function("regexp", 2, regexp, deterministic=True)
+            db = _memory_db()
+        else:
+            db.create_function("regexp", 2, regexp, deterministic=True)
         self._db = db
         return db
 
+    def _recover(self, err: sqlite3.Error) -> None:
+        """After any SQLite error: a damaged index file is deleted and rebuilt from the log; one
+        that cannot be written now (full disk, I/O error) is replaced by one in memory for this
+        process. One warning either way; the log, not the index, holds the data."""
+        damaged = not isinstance(err, sqlite3.OperationalError)
+        self.close()
+        if damaged and self.cache is not None:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.cache}{suffix}")
+        try:
+            if not damaged:
+                raise err
+            self.sync.__wrapped__(self, create=True)
+        except sqlite3.Error:
+            self.close()
+            self._db = _memory_db()
+            self._in_memory = True
+            self.sync.__wrapped__(self)
+        self.warn(f"the index {self.cache} was damaged ({err}); rebuilt it from the ledger" if damaged else
+                  f"could not update the index {self.cache} ({err}); this command read the ledger itself")
+
     # --- reading -----------------------------------------------------------------------
 
+    @_repairing
     def get(self, exp_id: str) -> Experiment | None:
         """By ID, else by an alias (an ID it had in a ledger merged into this one)."""
         row = self._db.execute("SELECT data FROM exp WHERE id = ? ORDER BY line LIMIT 1", (exp_id,)).fetchone()
@@ -226,17 +299,21 @@ class LedgerIndex:
                                    "WHERE value = ?) ORDER BY num LIMIT 1", (exp_id,)).fetchone()
         return Experiment.from_line(row[0]) if row else None
 
+    @_repairing
     def get_uuid(self, uuid: str) -> Experiment | None:
         row = self._db.execute("SELECT data FROM exp WHERE uuid = ?", (uuid,)).fetchone()
         return Experiment.from_line(row[0]) if row else None
 
+    @_repairing
     def lines(self) -> dict[str, str]:
         """uuid -> the line the index holds for it, for doctor to compare with the log."""
         return dict(self._db.execute("SELECT uuid, data FROM exp"))
 
+    @_repairing
     def max_number(self) -> int:
         return self._db.execute("SELECT coalesce(max(num), 0) FROM exp").fetchone()[0]
 
+    @_repairing
     def search(self, search: Search) -> tuple[list[Experiment], int]:
         where, args = _COMPILER.where(search)
         if search.limit == 0:
@@ -262,6 +339,7 @@ class LedgerIndex:
         if self._db is not None:
             self._db.close()
             self._db = None
+            self._cache_id = None
 
 
 def indexed_form(data: dict, raw: bytes) -> tuple[dict, bytes]:

@@ -2,8 +2,11 @@
 
 Guarantees:
 - Every write appends one whole line in a single write() under an exclusive lock, then
-  fsyncs; the lock lives in a side file that is never replaced, so a writer never appends
-  to a file that a rewrite has just swapped out.
+  fsyncs. The lock is taken on the ledger's folder itself (flock on the directory): no
+  rewrite replaces it and no clean-up of `.exp-cache/` deletes it, so a writer never appends
+  to a file that a rewrite has just swapped out and two writers never hold it at once.
+- Once the line is durable the write has happened: trouble with the index after it is a
+  warning (the index rebuilds itself), never a failure that would invite a duplicate retry.
 - Transitions are checked against the current state while the lock is held (compare-and-set).
 - A short write (full disk) is cut back off, so no torn line is left behind; a torn line
   from a crash is kept apart from the next write and skipped, with a warning, by readers.
@@ -222,9 +225,9 @@ class JsonlStore(Store):
                           "between machines are unreliable; point every machine at one PostgreSQL store "
                           "instead (README: Across machines)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.cache_dir.mkdir(exist_ok=True)
-            fd = os.open(self.cache_dir / f"{self.path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            folder = Path(os.path.realpath(self.path)).parent  # a symlinked ledger: its target's folder
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder, os.O_RDONLY)
         except OSError as err:
             raise StoreError(
                 f"cannot write the ledger {self.path}: {err.strerror}; "
@@ -244,8 +247,11 @@ class JsonlStore(Store):
                     time.sleep(0.002)
             self.index.sync(create=True)
             yield
-            self.index.sync()
-            self._synced = True
+            try:
+                self.index.sync()
+                self._synced = True
+            except StoreError as err:  # the line is written: the write succeeded
+                self.warn(f"the write is in the ledger, but the index could not follow it: {err}")
         finally:
             os.close(fd)  # closing releases the lock
 
@@ -282,25 +288,28 @@ class JsonlStore(Store):
 
     def rewrite(self, keep: list[bytes], quarantine: list[bytes]) -> Path | None:
         """Replace the ledger by `keep`, after saving `quarantine` (if any) beside it; the
-        caller holds the lock. Returns the quarantine file's path when one was written."""
-        quarantine_path = self.path.with_name(self.path.name + ".quarantine") if quarantine else None
+        caller holds the lock. A symlinked ledger is rewritten at its target, and stays a link.
+        Returns the quarantine file's path when one was written."""
+        target = Path(os.path.realpath(self.path))
+        quarantine_path = target.with_name(target.name + ".quarantine") if quarantine else None
         if quarantine:
             with open(quarantine_path, "ab") as handle:
                 handle.write(b"".join(q if q.endswith(b"\n") else q + b"\n" for q in quarantine))
                 handle.flush()
                 os.fsync(handle.fileno())
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             with open(temp, "wb") as handle:
                 handle.write(b"".join(keep))
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, self.path)
+            os.chmod(temp, os.stat(target).st_mode & 0o7777)
+            os.replace(temp, target)
         except OSError as err:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise StoreError(f"could not rewrite the ledger {self.path}: {err.strerror}; it is unchanged") from None
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
