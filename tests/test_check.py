@@ -23,7 +23,8 @@ def test_check_finds_an_earlier_failure_written_differently_and_shows_its_reason
     query = '{"layers": 6.0, "opt": {"betas": [0.9, 0.999], "name": "adam"}, "lr": 1e-3}'
     result = exp("check", "--task", "asr", "--model", "whisper-base", "--params", query)
     assert result.code == 0
-    assert "tried before" in result.out and "EXP-001" in result.out and "CUDA out of memory" in result.out
+    assert result.out.startswith("tried, 1 FAILED: 1 run of task asr, model whisper-base, layers=6")
+    assert "EXP-001" in result.out and "CUDA out of memory" in result.out
     nearest = result.out.split("nearest")[1]
     assert nearest.index("EXP-002") < nearest.index("EXP-003")  # one param differs, then two
     assert "lr 0.01 (yours 0.001)" in nearest
@@ -57,3 +58,53 @@ def test_fail_if_tried_exits_1_only_for_a_success_or_running_match(exp):
 def test_a_bare_add_does_not_warn(exp):
     for _ in range(3):
         assert exp("add", "--name", "scratch").err == ""
+
+
+def _sweep(exp):
+    """Three successful seeds of lr=1e-4 on whisper-small, and one run of another lr."""
+    for seed in range(3):
+        args = ["--name", f"seed {seed}", "--task", "asr", "--model", "whisper-small",
+                "--params", json.dumps({"lr": 0.0001, "seed": seed, "bs": 16})]
+        assert exp("add", *args).code == 0
+        exp("result", str(seed + 1), "--status", "success", "--metrics", json.dumps({"wer": 0.2 + seed / 100}))
+    exp("add", "--name", "other lr", "--task", "asr", "--model", "whisper-small", "--params", '{"lr": 0.001, "seed": 0}')
+
+
+def test_check_of_a_partial_config_answers_tried_with_the_outcomes(exp):
+    _sweep(exp)
+    result = exp("check", "--model", "whisper-small", "--params", '{"lr": 1e-4}')
+    first, *rest = result.out.splitlines()
+    assert first.startswith("tried, 3 SUCCESS: 3 runs of model whisper-small, lr=0.0001")
+    assert "[seed=0  bs=16]" in rest[0]  # what the question left open, per run
+    body = json.loads(exp("check", "--model", "whisper-small", "--params", '{"lr": 1e-4}', "--json").out)
+    assert body["counts"] == {"SUCCESS": 3} and body["tried"] is True
+    assert [e["id"] for e in body["exact"]] == ["EXP-001", "EXP-002", "EXP-003"]
+    assert body["neighbours"][0]["differs"] == {"lr": {"yours": 0.0001, "theirs": 0.001}}
+
+
+def test_the_replicate_param_never_makes_a_config_new(exp):
+    _sweep(exp)
+    new_seed = exp("check", "--task", "asr", "--params", '{"lr": 0.0001, "seed": 7}')
+    assert new_seed.out.startswith("tried, 3 SUCCESS") and "any seed" in new_seed.out.splitlines()[0]
+    as_data = exp("check", "--task", "asr", "--params", '{"lr": 0.0001, "seed": 7}', "--replicate", "")
+    assert as_data.out.startswith("not tried: no run of task asr, lr=0.0001, seed=7")
+    assert exp("check", "--params", '{"lr": 0.01}').out.startswith("not tried")
+
+
+def test_add_unless_tried_refuses_a_config_that_succeeded_or_runs(exp, ledger):
+    _sweep(exp)
+    before = ledger.read_bytes()
+    refused = exp("add", "--name", "again", "--task", "asr", "--model", "whisper-small",
+                  "--params", '{"seed": 1, "lr": 1e-4}', "--unless-tried")
+    assert refused.code == 1 and refused.out == ""
+    assert refused.err.startswith("error: not added: this config already ran (EXP-002 SUCCESS)")
+    assert ledger.read_bytes() == before
+    body = json.loads(exp("add", "--name", "x", "--task", "asr", "--model", "whisper-small",
+                          "--params", '{"seed": 1, "lr": 1e-4}', "--unless-tried", "--json").out)
+    assert body["error"]["type"] == "already_tried" and body["error"]["exit_code"] == 1
+    another_seed = exp("add", "--name", "seed 3", "--task", "asr", "--model", "whisper-small",
+                       "--params", '{"seed": 3, "lr": 1e-4}', "--unless-tried")
+    assert another_seed.code == 0  # a new replicate is worth adding
+    queued_only = exp("add", "--name", "again", "--task", "asr", "--model", "whisper-small",
+                      "--params", '{"lr": 0.001, "seed": 0}', "--unless-tried")
+    assert queued_only.code == 0  # the earlier one only waits in the queue

@@ -15,7 +15,7 @@ import click
 
 from . import __version__, output
 from .errors import BadInput, ExpledgerError, StoreError
-from .fields import DEFAULT_COLUMNS, LISTING_FIELDS, parse_fields, project
+from .fields import DEFAULT_COLUMNS, LISTING_FIELDS, QUEUE_COLUMNS, QUEUE_FIELDS, parse_fields, project
 from . import models
 from .models import Status, parse_json_object
 
@@ -171,6 +171,19 @@ def _warn_if_tried(store, exp, *, task, model, params) -> list:
     return similar
 
 
+def _refuse_if_tried(store, *, task, model, params) -> None:
+    """`add --unless-tried`: the same config (its seed too) succeeded or is running."""
+    from .check import check as find
+    from .errors import AlreadyTried
+
+    found = find(store, task=task, model=model, params=params, replicate=None, neighbours=0)
+    if found.blocks_rerun:
+        runs = ", ".join(f"{e.id} {e.status.value}" for e in found.matches
+                         if e.status in (Status.SUCCESS, Status.RUNNING))
+        raise AlreadyTried(f"not added: this config already ran ({runs}); "
+                           "exp show gives its results, or drop --unless-tried to run it again")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--name", required=True, help="A short human name for the experiment.")
 @experiment_options
@@ -178,8 +191,10 @@ def _warn_if_tried(store, exp, *, task, model, params) -> list:
 @click.option("--priority", type=int, default=0, show_default=True, help="Workers take higher priorities first.")
 @click.option("--status", type=StatusType((Status.QUEUED, Status.RUNNING)), default="queued", show_default=True,
               help="queued, or running to start it now.")
+@click.option("--unless-tried", is_flag=True,
+              help="Refuse (exit 1, naming the runs) when this task, model and params already succeeded or run.")
 @common_options
-def add(name, task, model, params_json, machine, tags, command, priority, status):
+def add(name, task, model, params_json, machine, tags, command, priority, status, unless_tried):
     """Register a new experiment; warn if the same config was tried before.
 
     \b
@@ -190,7 +205,9 @@ def add(name, task, model, params_json, machine, tags, command, priority, status
     from .config import resolve_machine
 
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
-    store = open_ledger()
+    store = open_ledger(reap=unless_tried)
+    if unless_tried:
+        _refuse_if_tried(store, task=task, model=model, params=params)
     # A queued experiment's machine is its target: without --machine (or EXP_MACHINE) any worker may take it.
     where = resolve_machine(machine) if status is Status.RUNNING else resolve_machine(machine, default=None)
     exp = store.add(name=name, task=task, model=model, params=params, command=command, machine=where,
@@ -431,44 +448,76 @@ def _names(text: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+_BY_METRIC = "\0by"  # `--lower` given without names: the --by metric is lower-is-better
+ROWS_FROM = 5  # compared runs from which the table turns: runs as rows, not columns
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("exp_ids", nargs=-1, metavar="[ID…]")
 @click.option("--where", metavar="EXPR", help="Compare every experiment matching this query (with or without IDs).")
+@click.option("--top", type=click.IntRange(1, 1000), help="Only the N best by --by (from --where, else the whole ledger).")
+@click.option("--by", metavar="metrics.X", help="Rank by this metric: best first, and the best is the baseline.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="At most this many experiments from --where (newest first).")
-@click.option("--baseline", metavar="ID", help="Deltas against this experiment (default: the first).")
-@click.option("--lower", metavar="A,B", help="Metrics where lower is better, besides loss/error/wer/… names.")
+              help="At most this many experiments from --where (newest first) when not ranking with --top.")
+@click.option("--baseline", metavar="ID", help="Deltas against this experiment (default: the best by --by, else the first).")
+@click.option("--lower", metavar="[A,B]", is_flag=False, flag_value=_BY_METRIC,
+              help="Metrics where lower is better, besides loss/error/wer/… names; alone: the --by metric.")
 @click.option("--all", "show_all", is_flag=True, help="Also show the params that are the same everywhere.")
+@click.option("--wide", is_flag=True, help="Never cut long cells (they are cut only on a terminal).")
 @common_options
-def compare(exp_ids, where, limit, baseline, lower, show_all):
+def compare(exp_ids, where, top, by, limit, baseline, lower, show_all, wide):
     """Compare experiments side by side: differing params first, best metric marked ★, deltas.
+
+    Five or more runs are shown one per row (a narrow table); fewer, one per column.
 
     \b
     Example:
       exp compare EXP-001 EXP-002
+      exp compare --where 'task = asr' --top 2 --by metrics.wer --lower
       exp compare --where 'task = asr and status = success' --lower wer --baseline EXP-004
     """
     from .compare import compare as build
+    from .compare import rank
+    from .query import field_path
 
     where = _query(where)
+    metric = _metric_name(field_path(by, flag="--by")) if by else None
+    lowered = _names(None if lower == _BY_METRIC else lower)
+    if lower == _BY_METRIC:
+        if metric is None:
+            raise BadInput("--lower without names applies to the --by metric: add --by metrics.X, or name them: --lower wer")
+        lowered |= {metric}
+    if top and metric is None:
+        raise BadInput("--top N ranks by a metric: add --by metrics.X (and --lower if smaller is better)")
     for ref in exp_ids:
         models.parse_id(ref)
     store = open_ledger(reap=True)
     chosen = {exp.uuid: exp for exp in (store.get(ref) for ref in exp_ids)}
-    if where:
-        chosen.update((exp.uuid, exp) for exp in store.search(where=where, sort="-id", limit=limit)[0])
-    if len(chosen) < 2:
-        raise BadInput("compare needs two or more different experiments: give IDs "
-                       "(exp compare EXP-001 EXP-002) or --where")
+    if where or (top and not exp_ids):
+        found = store.search(where=where, sort="-id", limit=None if top else limit)[0]
+        chosen.update((exp.uuid, exp) for exp in found)
     experiments = list(chosen.values())
-    base = store.get(baseline) if baseline else None
-    if base is not None and base.uuid not in chosen:
+    if metric is not None:
+        experiments = rank(experiments, metric, lower=lowered)
+        if top:
+            experiments = [e for e in experiments if metric in e.metrics][:top]
+    if len(experiments) < 2:
+        raise BadInput("compare needs two or more different experiments: give IDs "
+                       "(exp compare EXP-001 EXP-002), --where, or --top N --by metrics.X")
+    base = store.get(baseline) if baseline else (experiments[0] if metric is not None else None)
+    if base is not None and base.uuid not in {e.uuid for e in experiments}:
         experiments.insert(0, base)
-    comparison = build(experiments, lower=_names(lower), baseline=base)
+    comparison = build(experiments, lower=lowered, baseline=base)
     if json_mode():
-        output.emit_json({**comparison, "experiments": [e.to_dict() for e in comparison["experiments"]]})
+        output.emit_json({**comparison, "experiments": [project(e) for e in comparison["experiments"]]})
     else:
-        output.print_comparison(comparison, show_all=show_all)
+        output.print_comparison(comparison, show_all=show_all, rows=len(experiments) >= ROWS_FROM, wide=wide)
+
+
+def _metric_name(path: tuple) -> str:
+    if path[0] != "metrics" or len(path) != 2:
+        raise BadInput("--by ranks by a metric: --by metrics.NAME")
+    return path[1]
 
 
 @cli.command(context_settings=CONTEXT)
@@ -477,35 +526,34 @@ def compare(exp_ids, where, limit, baseline, lower, show_all):
 @click.option("--params", "params_json", metavar="JSON", help="Its params as a JSON object.")
 @click.option("--neighbours", type=click.IntRange(0, 100), default=5, show_default=True,
               help="How many nearest other runs to show.")
-@click.option("--fail-if-tried", is_flag=True, help="Exit 1 when an exact match succeeded or is running.")
+@click.option("--replicate", default="seed", show_default=True, metavar="PARAM",
+              help="The param whose values are repeats of one config: never makes a config new.")
+@click.option("--fail-if-tried", is_flag=True, help="Exit 1 when a matching run succeeded or is running.")
 @common_options
-def check(task, model, params_json, neighbours, fail_if_tried):
-    """Was this tried already? Exact matches of a config, then its nearest neighbours.
+def check(task, model, params_json, neighbours, replicate, fail_if_tried):
+    """Was this tried already? Every run of the config as asked, then the nearest others.
 
-    Params match whatever their key order or number spelling (1e-3 = 0.001).
+    What the question leaves out matches anything: other params, and the replicate param
+    (seed) whatever its value. Values match whatever their key order or number spelling
+    (1e-3 = 0.001). The first line answers: "tried, 3 SUCCESS: …" or "not tried: …".
 
     \b
     Example:
-      exp check --task asr --model whisper-base --params '{"lr": 1e-3}'
-      exp check --task asr --model whisper-base --params '{"lr": 1e-3}' --fail-if-tried || echo "skip"
+      exp check --task asr --model whisper-small --params '{"lr": 1e-4}'
+      exp check --task asr --params '{"lr": 1e-3}' --fail-if-tried || echo "skip"
     """
-    from .check import blocks_rerun
     from .check import check as find
 
     if not (task or model or params_json):
         raise BadInput("check needs the config to look for: --task, --model and/or --params")
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
-    found = find(open_ledger(reap=True), task=task, model=model, params=params, neighbours=neighbours)
-    blocked = blocks_rerun(found["exact"])
+    found = find(open_ledger(reap=True), task=task, model=model, params=params, replicate=replicate or None,
+                 neighbours=neighbours)
     if json_mode():
-        output.emit_json({
-            "exact": [exp.to_dict() for exp in found["exact"]],
-            "neighbours": [{"experiment": exp.to_dict(), "differs": differs} for differs, exp in found["neighbours"]],
-            "tried": blocked,
-        })
+        output.emit_json(found.to_json())
     else:
         output.print_check(found)
-    if fail_if_tried and blocked:
+    if fail_if_tried and found.blocks_rerun:
         raise click.exceptions.Exit(1)
 
 
@@ -526,8 +574,9 @@ def check(task, model, params_json, neighbours, fail_if_tried):
 def export(fmt, statuses, where, group_by, replicate, columns, lower, precision, out_path):
     """Paper-ready table: one row per config, each metric as mean ± std over its runs.
 
-    Runs that differ only in the replicate param (seed) are one config; the best mean per
-    metric is bold.
+    Runs that differ only in the replicate param (seed) are one config; rows are grouped by
+    task and the best mean per metric within a task is bold. Experiments without the
+    exported metrics are left out and a seed that repeats in a row is named (on stderr).
 
     \b
     Example:
@@ -547,6 +596,12 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
     statuses = _statuses(statuses)
     found, _ = open_ledger(reap=True).search(status=statuses, where=_query(where), sort="id", limit=None)
     table = tables.summarize(found, group_by=groups, replicate=replicate, metrics=metric_names, lower=_names(lower))
+    if table["skipped"]:
+        output.warning_line(f"skipped {len(table['skipped'])} experiment(s) without "
+                            f"{', '.join(table['metrics']) or 'metrics'}: {', '.join(table['skipped'][:10])}"
+                            + (" …" if len(table["skipped"]) > 10 else ""))
+    for warning in table["warnings"]:
+        output.warning_line(warning)
     as_json = json_mode() or fmt == "json"
     if as_json and not out_path:
         output.emit_json({"table": table})
@@ -567,13 +622,17 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
 def queue(where, fields, wide):
     """Show queued experiments in the order a worker will take them.
 
+    Each with its priority, target machine (blank: any worker), command and age; workers
+    take only experiments that have a command.
+
     \b
     Example:
       exp queue
       exp queue --where 'model ~ whisper'
     """
     found = open_ledger(reap=True).queue(where=_query(where))
-    _print_list(found, len(found), empty="the queue is empty", fields=fields, wide=wide)
+    _print_list(found, len(found), empty="the queue is empty", fields=fields, json_fields=QUEUE_FIELDS,
+                columns=QUEUE_COLUMNS, wide=wide)
 
 
 @cli.command(context_settings=CONTEXT)

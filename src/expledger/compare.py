@@ -58,3 +58,12 @@ def compare(experiments: list[Experiment], *, lower: frozenset[str] = frozenset(
         metrics[name] = {"values": values, "best": best, "higher_is_better": not smaller, "delta": delta}
     return {"experiments": experiments, "baseline": baseline.id,
             "params": {"differ": differ, "same": same}, "metrics": metrics}
+
+
+def rank(experiments: list[Experiment], metric: str, *, lower: frozenset[str] = frozenset()) -> list[Experiment]:
+    """Experiments best first by one metric (its direction as `compare` decides it); runs
+    without a number for it come last, in their given order."""
+    smaller = lower_is_better(metric, lower)
+    scored = [exp for exp in experiments if is_number(exp.metrics.get(metric))]
+    scored.sort(key=lambda exp: exp.metrics[metric], reverse=not smaller)
+    return scored + [exp for exp in experiments if not is_number(exp.metrics.get(metric))]

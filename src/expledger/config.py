@@ -1,6 +1,6 @@
 """Where the ledger lives and which machine we are on, resolved at call time.
 
-Store: `--store URL` > `EXP_STORE` > the nearest `memory/experiments/experiments.jsonl`
+Store: `--store URL` (a folder means the ledger in it) > `EXP_STORE` > the nearest `memory/experiments/experiments.jsonl`
 walking up from the current folder > a new one at the workspace root (the enclosing git
 repository's top, else the current folder). Machine: `--machine` > `EXP_MACHINE` > host name.
 Every environment variable the tool reads is read here.
@@ -30,6 +30,13 @@ def resolve_store(flag: str | None = None, *, cwd: str | Path | None = None, env
         if (folder / ".git").exists():
             return str(folder / LEDGER_RELPATH), "new ledger at the git repository's top"
     return str(here / LEDGER_RELPATH), "new ledger in the current folder"
+
+
+def ledger_in(folder: str | Path) -> Path:
+    """The ledger a folder given as a store stands for: its own experiments.jsonl, else the
+    workspace ledger under it (memory/experiments/experiments.jsonl, created on first write)."""
+    folder = Path(folder)
+    return folder / LEDGER_RELPATH.name if (folder / LEDGER_RELPATH.name).is_file() else folder / LEDGER_RELPATH
 
 
 _HOST = object()

@@ -5,7 +5,8 @@
     ├── IllegalTransition     the lifecycle forbids this move right now (HTTP 409)
     ├── StoreError            the ledger cannot be read or written (path, permissions, disk)
     │   └── MissingExtra      an optional dependency is needed for this store
-    └── NotFound              what was asked for does not exist; exit 1, HTTP 404
+    ├── NotFound              what was asked for does not exist; exit 1, HTTP 404
+    └── AlreadyTried          `add --unless-tried` found the config succeeded or running; exit 1, HTTP 409
 """
 
 
@@ -49,3 +50,11 @@ class NotFound(ExpledgerError):
     exit_code = 1
     http_status = 404
     kind = "not_found"
+
+
+class AlreadyTried(ExpledgerError):
+    """A config asked to be added only if untried already succeeded or is running."""
+
+    exit_code = 1
+    http_status = 409
+    kind = "already_tried"

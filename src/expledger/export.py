@@ -2,7 +2,8 @@
 
 Runs that differ only in the replicate axis (`params.seed` by default) form one group; with
 `group_by` the groups are exactly those fields. Every metric column gives mean ± sample
-standard deviation (n − 1) and the best mean per column is marked (bold). Renderers:
+standard deviation (n − 1) and the best mean per column among rows of the same task is marked
+(bold); records without the exported metrics are left out, and said so. Renderers:
 Markdown, LaTeX (booktabs, special characters escaped), CSV and JSON. User text is inert in
 each: control characters shown as escapes, Markdown and LaTeX syntax escaped, and a CSV cell
 that a spreadsheet would run as a formula (`=…`, `+…`, `@…`) starts with a quote.
@@ -36,8 +37,17 @@ def _label(path: tuple) -> str:
 def summarize(experiments: list[Experiment], *, group_by: list[tuple] | None = None,
               replicate: str = "seed", metrics: list[str] | None = None,
               lower: frozenset[str] = frozenset()) -> dict:
-    """Group experiments and aggregate each metric; the data every format renders."""
-    records = [exp.to_dict() for exp in experiments]
+    """Group experiments and aggregate each metric; the data every format renders.
+
+    Records holding none of the exported metrics are left out (counted in `skipped`). The
+    best mean is found among rows of one task only: tasks are never ranked against each
+    other. Repeated replicate values in a group (seeds 0, 1, 1, 2) are named in `warnings`.
+    """
+    all_records = [exp.to_dict() for exp in experiments]
+    names = metrics or list(dict.fromkeys(
+        name for record in all_records for name, value in record["metrics"].items() if is_number(value)))
+    records = [r for r in all_records if any(is_number(r["metrics"].get(name)) for name in names)]
+    skipped = [r["id"] for r in all_records if r not in records]
     if group_by is None:
         group_by = _varying_keys(records, replicate)
     groups: dict[str, dict] = {}
@@ -45,9 +55,7 @@ def summarize(experiments: list[Experiment], *, group_by: list[tuple] | None = N
         labels = {".".join(path): _get(record, path) for path in group_by}
         key = json.dumps(canonical(labels), sort_keys=True, ensure_ascii=False)
         groups.setdefault(key, {"labels": labels, "runs": []})["runs"].append(record)
-    names = metrics or list(dict.fromkeys(
-        name for record in records for name, value in record["metrics"].items() if is_number(value)))
-    rows = []
+    rows, warnings = [], []
     for group in groups.values():
         stats = {}
         for name in names:
@@ -57,19 +65,52 @@ def summarize(experiments: list[Experiment], *, group_by: list[tuple] | None = N
                 "std": statistics.stdev(values) if len(values) > 1 else None,
                 "n": len(values),
             }
-        rows.append({"labels": group["labels"], "n": len(group["runs"]),
-                     "ids": [r["id"] for r in group["runs"]], "metrics": stats})
-    best = {}
-    for name in names:
-        means = [row["metrics"][name]["mean"] for row in rows if row["metrics"][name]["mean"] is not None]
-        if means:
-            best[name] = (min if lower_is_better(name, lower) else max)(means)
-    return {"columns": [".".join(p) for p in group_by], "metrics": names, "rows": rows, "best": best,
-            "replicate": replicate if group_by is not None else None}
+        tasks = {r["task"] for r in group["runs"]}
+        rows.append({"labels": group["labels"], "task": tasks.pop() if len(tasks) == 1 else None,
+                     "n": len(group["runs"]), "ids": [r["id"] for r in group["runs"]], "metrics": stats, "best": []})
+        warnings += _repeated(group, replicate)
+    best_by_task = _mark_best(rows, names, lower)
+    return {"columns": [".".join(p) for p in group_by], "metrics": names, "rows": rows,
+            "best": next(iter(best_by_task.values())) if len(best_by_task) == 1 else {},
+            "best_by_task": best_by_task, "replicate": replicate, "skipped": skipped, "warnings": warnings}
+
+
+def _mark_best(rows: list[dict], names: list[str], lower: frozenset[str]) -> dict:
+    """Mark each row's best metrics within its task (rows mixing tasks compete with none);
+    return {task: {metric: best mean}}."""
+    by_task: dict = {}
+    for row in rows:
+        if row["task"] is not None or len({r["task"] for r in rows}) == 1:
+            by_task.setdefault(row["task"], []).append(row)
+    out: dict = {}
+    for task, members in by_task.items():
+        for name in names:
+            means = [row["metrics"][name]["mean"] for row in members if row["metrics"][name]["mean"] is not None]
+            if not means:
+                continue
+            target = (min if lower_is_better(name, lower) else max)(means)
+            out.setdefault(task if task is not None else "", {})[name] = target
+            if len(members) > 1:
+                for row in members:
+                    if row["metrics"][name]["mean"] == target:
+                        row["best"].append(name)
+    return out
+
+
+def _repeated(group: dict, replicate: str) -> list[str]:
+    """A warning per replicate value that occurs more than once in a group."""
+    seen: dict = {}
+    for record in group["runs"]:
+        if replicate in record["params"]:
+            key = json.dumps(canonical(record["params"][replicate]), ensure_ascii=False)
+            seen.setdefault(key, []).append(record["id"])
+    return [f"{replicate}={value} occurs {len(ids)} times in one group ({', '.join(ids)}): "
+            f"n counts runs, not distinct {replicate}s" for value, ids in seen.items() if len(ids) > 1]
 
 
 def _varying_keys(records: list[dict], replicate: str) -> list[tuple]:
-    """Default grouping: task and model when they vary, then every param that varies, but the replicate."""
+    """Default grouping: task and model when they vary (tasks are never pooled), then every
+    param that varies, but the replicate."""
     keys = [("task",), ("model",)] + [("params", name) for name in dict.fromkeys(
         name for record in records for name in record["params"]) if name != replicate]
     varying = [path for path in keys
@@ -114,10 +155,6 @@ def _label_text(value, missing: str = "–") -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _is_best(table: dict, name: str, stat: dict) -> bool:
-    return stat["mean"] is not None and table["best"].get(name) == stat["mean"] and len(table["rows"]) > 1
-
-
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|#]|(?<!\w)_|_(?!\w))")
 
 
@@ -136,7 +173,7 @@ def to_markdown(table: dict, *, precision: int | None = None) -> str:
         for name in table["metrics"]:
             stat = row["metrics"][name]
             text = cell_text(stat, precision, runs=row["n"])
-            cells.append(f"**{text}**" if _is_best(table, name, stat) else text)
+            cells.append(f"**{text}**" if name in row["best"] else text)
         lines.append("| " + " | ".join(cells + [str(row["n"])]) + " |")
     return "\n".join(lines)
 
@@ -160,7 +197,7 @@ def to_latex(table: dict, *, precision: int | None = None) -> str:
         for name in table["metrics"]:
             stat = row["metrics"][name]
             text = cell_text(stat, precision, plus_minus=r" $\pm$ ", missing="--", runs=row["n"])
-            cells.append(r"\textbf{" + text + "}" if _is_best(table, name, stat) else text)
+            cells.append(r"\textbf{" + text + "}" if name in row["best"] else text)
         lines.append(" & ".join(cells + [str(row["n"])]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines)

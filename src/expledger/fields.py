@@ -16,6 +16,9 @@ from .models import Experiment
 LISTING_FIELDS = ("id", "name", "task", "model", "status", "params", "metrics", "summary", "failed_reason",
                   "machine", "tags", "created", "started", "completed")
 DEFAULT_COLUMNS = ("id", "status", "name", "task", "model", "machine", "created", "metrics", "outcome")
+QUEUE_FIELDS = ("id", "name", "task", "model", "status", "priority", "machine", "command", "params", "tags",
+                "created")
+QUEUE_COLUMNS = ("id", "priority", "name", "task", "model", "machine", "command", "created")
 DERIVED = ("outcome", "duration")
 WHOLE = ("params", "metrics", "provenance", "runner", "history")
 

@@ -361,42 +361,59 @@ def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None
     width = max(len(key) for key, _ in rows)
     previous = None
     for key, value in rows:
-        label = "" if key == previous else key
-        previous = key
-        click.echo(f"  {click.style(label.ljust(width), bold=True)}  {printable(value)}")
+        for line in value.splitlines() or [""]:  # multi-line text (a summary, a reason) as lines
+            label = "" if key == previous else key
+            previous = key
+            click.echo(f"  {click.style(label.ljust(width), bold=True)}  {printable(line)}")
 
 
 def _when(text: str | None) -> str:
     return f"{text} ({relative_time(text)})" if text else ""
 
 
-def print_comparison(comparison: dict, *, show_all: bool) -> None:
-    """`compare`: experiments as columns, differing params first, best metric marked ★."""
+def print_comparison(comparison: dict, *, show_all: bool, rows: bool = False, wide: bool = False) -> None:
+    """`compare`: differing params first, best metric marked ★, deltas against the baseline.
+
+    Few runs read best as columns side by side; many (`rows`) as one row each, so the table
+    stays narrow whatever their number."""
     experiments: list[Experiment] = comparison["experiments"]
-    rows = [[key] + [getattr(e, key) or "" for e in experiments] for key in ("name", "task", "model", "machine")]
-    rows.insert(1, ["status"] + [_status_cell(e.status) for e in experiments])
-    durations = [duration_text(e.duration) for e in experiments]
-    if any(durations):
-        rows.append(["duration", *durations])
     differ, same = comparison["params"]["differ"], comparison["params"]["same"]
-    for name, values in differ.items():
-        rows.append([f"≠ params.{name}"] + [_cell(values.get(e.id, _MISSING)) for e in experiments])
-    if show_all:
-        rows += [[f"params.{name}"] + [value_text(value)] * len(experiments) for name, value in same.items()]
-    for name, metric in comparison["metrics"].items():
-        cells = []
-        for exp in experiments:
-            text = _cell(metric["values"].get(exp.id, _MISSING))
-            if exp.id in metric["delta"]:
-                text += f" ({metric['delta'][exp.id]:+.4g})"
-            cells.append((text + " ★", "green") if exp.id in metric["best"] else text)
-        arrow = "↑" if metric["higher_is_better"] else "↓"
-        rows.append([f"metrics.{name} {arrow}", *cells])
+    metrics = comparison["metrics"]
+
+    def metric_cell(name, exp):
+        metric = metrics[name]
+        text = _cell(metric["values"].get(exp.id, _MISSING))
+        if exp.id in metric["delta"]:
+            text += f" ({metric['delta'][exp.id]:+.4g})"
+        return (text + " ★", "green") if exp.id in metric["best"] else text
+
+    arrows = {name: "↑" if metric["higher_is_better"] else "↓" for name, metric in metrics.items()}
     outcomes = [outcome_text(e) for e in experiments]
-    if any(outcomes):
-        rows.append(["outcome", *outcomes])
-    headers = ["", *(exp.id for exp in experiments)]
-    click.echo(render_table(headers, rows, max_widths={exp.id: 40 for exp in experiments}))
+    if rows:
+        headers = ["ID", "STATUS", "NAME", *differ, *(name for name in same if show_all),
+                   *(f"{name} {arrows[name]}" for name in metrics), *(["OUTCOME"] if any(outcomes) else [])]
+        table = [[exp.id, _status_cell(exp.status), exp.name,
+                  *(_cell(differ[name].get(exp.id, _MISSING)) for name in differ),
+                  *(value_text(value) for value in (same.values() if show_all else ())),
+                  *(metric_cell(name, exp) for name in metrics), *([outcome] if any(outcomes) else [])]
+                 for exp, outcome in zip(experiments, outcomes)]
+        click.echo(render_table(headers, table, max_widths={"NAME": 32, "OUTCOME": 48}, wide=wide))
+    else:
+        table = [[key] + [getattr(e, key) or "" for e in experiments] for key in ("name", "task", "model", "machine")]
+        table.insert(1, ["status"] + [_status_cell(e.status) for e in experiments])
+        durations = [duration_text(e.duration) for e in experiments]
+        if any(durations):
+            table.append(["duration", *durations])
+        for name, values in differ.items():
+            table.append([f"≠ params.{name}"] + [_cell(values.get(e.id, _MISSING)) for e in experiments])
+        if show_all:
+            table += [[f"params.{name}"] + [value_text(value)] * len(experiments) for name, value in same.items()]
+        for name in metrics:
+            table.append([f"metrics.{name} {arrows[name]}", *(metric_cell(name, e) for e in experiments)])
+        if any(outcomes):
+            table.append(["outcome", *outcomes])
+        headers = ["", *(exp.id for exp in experiments)]
+        click.echo(render_table(headers, table, max_widths={exp.id: 40 for exp in experiments}, wide=wide))
     notes = [f"★ best (↑ higher, ↓ lower is better; --lower NAME to flip); deltas against {comparison['baseline']}"]
     if same and not show_all:
         notes.append(f"{_count(len(same), 'identical param')} hidden; --all shows them")
@@ -407,18 +424,17 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def print_check(found: dict) -> None:
-    """`check`: exact matches first, then the nearest neighbours and how they differ."""
-    exact, near = found["exact"], found["neighbours"]
-    if exact:
-        click.echo(click.style("tried before", bold=True) + " (same task, model and params):")
-        for exp in exact:
-            click.echo(f"  {result_line(exp)}")
-    else:
-        click.echo("not tried before (no experiment with the same task, model and params)")
-    if near:
+def print_check(found) -> None:
+    """`check`: the answer in one line, each matching run (with the params the question left
+    open), then the nearest other runs and how they differ."""
+    click.echo(click.style(found.answer(), bold=True))
+    asked = found.asked["params"]
+    for exp in found.matches:
+        open_params = {k: v for k, v in exp.params.items() if k not in asked or k == found.replicate}
+        click.echo(f"  {result_line(exp)}" + (f"  [{printable(pairs_text(open_params))}]" if open_params else ""))
+    if found.neighbours:
         click.echo(click.style("nearest", bold=True) + " (same task and model, fewest differing params):")
-        for differs, exp in near:
+        for differs, exp in found.neighbours:
             changes = ", ".join(
                 f"{name} {_cell(sides.get('theirs', _MISSING))} (yours {_cell(sides.get('yours', _MISSING))})"
                 for name, sides in differs.items())

@@ -7,6 +7,7 @@ when a scheme is not built in, so start-up stays small.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from ..errors import BadInput
@@ -28,6 +29,10 @@ def _jsonl(url: str, **options) -> Store:
     path = url[len("jsonl:") :] if url.startswith("jsonl:") else url
     if path.startswith("//"):
         path = path[2:]
+    if os.path.isdir(path):  # `--store ~/workspace`: the ledger in that folder
+        from ..config import ledger_in
+
+        path = url = str(ledger_in(path))
     return JsonlStore(path, url=url, **options)
 
 
