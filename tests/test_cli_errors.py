@@ -41,7 +41,7 @@ CASES = {
     "unknown scheme": (["list", "--store", "mongodb://x/y"], 2, "unknown store scheme 'mongodb'"),
     "unwritable store": (["add", "--name", "x", "--store", "/etc/passwd/ledger.jsonl"], 2,
                          "cannot write the ledger"),
-    "unreadable store": (["list", "--store", "."], 2, "cannot read the ledger"),
+    "unreadable store": (["list", "--store", "memory/experiments/experiments.jsonl/x"], 2, "cannot read the ledger"),
 }
 
 
