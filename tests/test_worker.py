@@ -147,7 +147,7 @@ def test_a_stopped_worker_gives_its_run_back_with_on_stop_requeue(tmp_path):
 
 
 def test_a_worker_waits_for_work_queued_after_it_started(tmp_path):
-    proc = _worker(str(tmp_path / "memory/experiments/experiments.jsonl"), "--once", cwd=tmp_path)
+    proc = _worker(str(tmp_path / "memory/experiments/experiments.jsonl"), "--max-runs", "1", cwd=tmp_path)
     time.sleep(1.0)  # the worker is up and polling an empty queue (benchmarks/bench_team.py times the pick-up)
     run_exp("add", "--name", "new", "--command", "true", cwd=tmp_path)
     _, err = proc.communicate(timeout=60)

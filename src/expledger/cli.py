@@ -152,7 +152,8 @@ def experiment_options(func):
         click.option("--task", help="What is being studied, e.g. layer-analysis."),
         click.option("--model", help="The model, e.g. whisper-base."),
         click.option("--params", "params_json", metavar="JSON", help="Hyper-parameters as a JSON object."),
-        click.option("--machine", help="Where it runs (default: $EXP_MACHINE, else the host name)."),
+        click.option("--machine", help="Queued: the machine that should run it (default: any; 'any' clears it). "
+                                       "Running: where it runs (default: $EXP_MACHINE, else the host name)."),
         click.option("--tag", "tags", multiple=True, help="A tag; repeat or separate with commas."),
     ]):
         func = option(func)
@@ -189,12 +190,14 @@ def _refuse_if_tried(store, *, task, model, params) -> None:
 @experiment_options
 @click.option("--command", help="The command line that runs it, complete enough to reproduce.")
 @click.option("--priority", type=int, default=0, show_default=True, help="Workers take higher priorities first.")
+@click.option("--gpus", "gpus", type=click.IntRange(1, 64), help="GPUs it needs: a worker with fewer leaves it queued "
+              "(default: the worker's --gpus-per-run).")
 @click.option("--status", type=StatusType((Status.QUEUED, Status.RUNNING)), default="queued", show_default=True,
               help="queued, or running to start it now.")
 @click.option("--unless-tried", is_flag=True,
               help="Refuse (exit 1, naming the runs) when this task, model and params already succeeded or run.")
 @common_options
-def add(name, task, model, params_json, machine, tags, command, priority, status, unless_tried):
+def add(name, task, model, params_json, machine, tags, command, priority, gpus, status, unless_tried):
     """Register a new experiment; warn if the same config was tried before.
 
     \b
@@ -202,16 +205,17 @@ def add(name, task, model, params_json, machine, tags, command, priority, status
       exp add --name "whisper logit lens" --task layer-analysis --model whisper-base \\
         --params '{"layers": 6}' --command "python3 lens.py" --machine lab
     """
-    from .config import resolve_machine
+    from .config import resolve_machine, resolve_target, workdir_fields
 
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
     store = open_ledger(reap=unless_tried)
     if unless_tried:
         _refuse_if_tried(store, task=task, model=model, params=params)
-    # A queued experiment's machine is its target: without --machine (or EXP_MACHINE) any worker may take it.
-    where = resolve_machine(machine) if status is Status.RUNNING else resolve_machine(machine, default=None)
+    # A queued experiment's machine is its target, set only by --machine; a running one's is where it runs.
+    target = resolve_target(machine)
+    where = resolve_machine(target) if status is Status.RUNNING else target
     exp = store.add(name=name, task=task, model=model, params=params, command=command, machine=where,
-                    tags=tags, status=status, priority=priority, workdir=os.getcwd())
+                    tags=tags, status=status, priority=priority, gpus=gpus, **workdir_fields())
     if not json_mode():
         click.echo(output.result_line(exp))
     similar = _warn_if_tried(store, exp, task=task, model=model, params=params)
@@ -230,7 +234,9 @@ def start(exp_id):
     Example:
       exp start EXP-004
     """
-    _report(open_ledger().start(exp_id))
+    from .config import resolve_machine
+
+    _report(open_ledger().start(exp_id, machine=resolve_machine(None)))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -266,9 +272,10 @@ def cancel(exp_id, reason):
     Example:
       exp cancel EXP-007 --reason "superseded by EXP-009"
     """
+    from .liveness import who
     from .runner import stop_local
 
-    exp = open_ledger().cancel(exp_id, reason=reason)
+    exp = open_ledger().cancel(exp_id, reason=reason, by=who())
     stop_local(exp)
     _report(exp)
 
@@ -294,7 +301,7 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     import shlex
     import signal
 
-    from .config import resolve_machine
+    from .config import resolve_machine, resolve_target, workdir_fields
     from .liveness import runner_info
     from .runner import Execution
 
@@ -311,8 +318,8 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     else:
         text = shlex.join(command)
         exp = store.add(name=name or text[:60], task=task, model=model, params=params, command=text,
-                        machine=resolve_machine(machine), tags=tags, status=Status.RUNNING, runner=runner_info(),
-                        workdir=os.getcwd())
+                        machine=resolve_machine(resolve_target(machine)), tags=tags, status=Status.RUNNING,
+                        runner=runner_info(), **workdir_fields())
         _warn_if_tried(store, exp, task=task, model=model, params=params)
     execution = Execution(store, exp, list(command), quiet_stdout=json_mode())
     if not json_mode():
@@ -669,33 +676,37 @@ def doctor(fix):
               help="GPUs per experiment; slots run at once.")
 @click.option("--task", help="Only experiments of this task.")
 @click.option("--where", metavar="EXPR", help="Only experiments matching this query.")
-@click.option("--once", is_flag=True, help="Run one experiment (if any) and stop.")
+@click.option("--once", is_flag=True, help="Run one experiment if one is queued that it can run, then stop.")
 @click.option("--max-runs", type=click.IntRange(1), help="Stop after this many.")
-@click.option("--until-empty", is_flag=True, help="Stop when the queue is empty and nothing runs.")
+@click.option("--until-empty", is_flag=True, help="Stop when nothing it can run is queued and nothing runs; "
+              "say what it left and why.")
 @click.option("--retries", type=click.IntRange(0, 100), default=0, show_default=True,
               help="Re-queue a run whose worker was lost this many times before it counts as FAILED.")
-@click.option("--workdir", type=click.Path(file_okay=False, exists=True), help="Run commands here, "
-              "not in the folder each experiment was added from.")
+@click.option("--workdir", type=click.Path(file_okay=False, exists=True), help="Run every command here, "
+              "not in each experiment's own folder.")
 @click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True,
               help="Seconds between looks at the queue.")
 @click.option("--on-stop", type=click.Choice(["finish", "requeue"]), default="finish", show_default=True,
               help="On SIGINT/SIGTERM: finish what runs, or stop it and give it back to the queue.")
 @common_options
 def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty, retries, workdir, poll, on_stop):
-    """Run queued experiments, one at a time or in GPU slots, until stopped.
+    """Run queued experiments, one at a time or side by side on GPUs, until stopped.
 
     Any number of workers, on any machines sharing the store, can run at once: each
-    experiment is taken by exactly one. Commands run through the shell, as `exp run` would.
+    experiment is taken by exactly one. A worker leaves queued what it cannot run here: an
+    experiment for another machine, one whose folder is not here, one needing more GPUs.
+    Commands run through the shell in the experiment's folder (this checkout's copy of it,
+    found relative to the git repository's top), as `exp run` would.
 
     \b
     Example:
-      exp worker --machine lab --gpus 0,1,2,3 --gpus-per-run 2 --retries 1
+      exp worker --gpus 0,1,2,3 --gpus-per-run 2 --retries 1
       exp worker --until-empty --where 'task = asr'
     """
     from .config import resolve_machine
     from .provenance import gpus as detect_gpus
     from .redact import redact
-    from .worker import Worker, WorkerOptions, install_signal_handlers
+    from .worker import Worker, WorkerOptions, idle_gpus, install_signal_handlers
 
     condition = _query(where)
     if task:
@@ -712,16 +723,27 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
     if gpu_list and gpus_per_run > len(gpu_list):
         raise BadInput(f"--gpus-per-run {gpus_per_run} needs at least that many GPUs; this worker has {len(gpu_list)}")
     options = WorkerOptions(machine=resolve_machine(machine), gpus=gpu_list, gpus_per_run=gpus_per_run,
-                            where=condition, max_runs=1 if once else max_runs, until_empty=until_empty,
+                            where=condition, max_runs=1 if once else max_runs, until_empty=until_empty or once,
                             retries=retries, workdir=workdir, poll=poll, on_stop=on_stop,
                             quiet_stdout=json_mode())
     running = Worker(store.url, options, report=lambda line: click.echo(f"worker: {redact(line)}", err=True))
     install_signal_handlers(running)
-    slots = ", ".join(",".join(s) for s in running.slots if s) or "no GPUs"
-    click.echo(f"worker: {options.machine} taking queued experiments from {store.display_url} ({slots})", err=True)
+    idle = idle_gpus(gpu_list, gpus_per_run)
+    if idle:
+        output.warning_line(f"GPU {','.join(idle)} will idle: {len(gpu_list)} GPUs do not split into runs of "
+                            f"{gpus_per_run}; only experiments added with --gpus {len(idle)} (or fewer) use it")
+    gpu_text = f"GPUs {','.join(gpu_list)}, {gpus_per_run} a run" if gpu_list else "no GPUs"
+    click.echo(f"worker: {options.machine} taking queued experiments from {store.display_url} ({gpu_text})", err=True)
     outcomes = running.run()
+    left = running.left() if options.until_empty else []
     if json_mode():
-        output.emit_json({"ran": [{"experiment": o.experiment.to_dict(), "exit_code": o.exit_code} for o in outcomes]})
+        output.emit_json({"ran": [{"experiment": o.experiment.to_dict(), "exit_code": o.exit_code} for o in outcomes],
+                          "left": [{"id": exp.id, "name": exp.name, "why": why} for exp, why in left]})
+        return
+    if options.until_empty:
+        click.echo(f"worker: ran {len(outcomes)}; left {len(left)} queued" + (":" if left else ""), err=True)
+        for exp, why in left:
+            click.echo(f"  {exp.id}  {output.printable(exp.name)}: {why}", err=True)
 
 
 def _transfer(source_url: str, target_url: str) -> dict:
@@ -782,6 +804,7 @@ def merge(other):
 
 
 from .commands import files as _files  # noqa: E402,F401  registers `exp files`
+from .commands import requeue as _requeue  # noqa: E402,F401  registers `exp requeue`
 
 
 def main(argv: list[str] | None = None) -> int:

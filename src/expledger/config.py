@@ -26,9 +26,9 @@ def resolve_store(flag: str | None = None, *, cwd: str | Path | None = None, env
         candidate = folder / LEDGER_RELPATH
         if candidate.is_file():
             return str(candidate), f"the nearest ledger at or above {here}"
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists():
-            return str(folder / LEDGER_RELPATH), "new ledger at the git repository's top"
+    top = repo_top(here)
+    if top is not None:
+        return str(top / LEDGER_RELPATH), "new ledger at the git repository's top"
     return str(here / LEDGER_RELPATH), "new ledger in the current folder"
 
 
@@ -37,6 +37,31 @@ def ledger_in(folder: str | Path) -> Path:
     workspace ledger under it (memory/experiments/experiments.jsonl, created on first write)."""
     folder = Path(folder)
     return folder / LEDGER_RELPATH.name if (folder / LEDGER_RELPATH.name).is_file() else folder / LEDGER_RELPATH
+
+
+def repo_top(folder: str | Path) -> Path | None:
+    """The top of the git repository (or worktree) holding `folder`, found without running git."""
+    here = Path(folder).absolute()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def workdir_fields(folder: str | Path | None = None) -> dict:
+    """Where an experiment is added from, as a worker elsewhere finds it: the folder relative to
+    its repository's top (the same checkout at another path on another machine), and the
+    absolute path as the fallback."""
+    here = Path(folder or os.getcwd()).absolute()
+    top = repo_top(here)
+    return {"workdir": str(here), "repo_path": here.relative_to(top).as_posix() if top else None}
+
+
+def resolve_target(flag: str | None) -> str | None:
+    """The machine a queued experiment waits for: only what --machine says (`any` or '' for none).
+
+    EXP_MACHINE names the machine a command runs on, never a target by itself."""
+    return None if flag is None or flag.strip().lower() in ("", "any") else flag
 
 
 _HOST = object()

@@ -25,6 +25,17 @@ def this_host() -> str:
     return os.uname().nodename
 
 
+def who() -> str:
+    """user@host, as a cancellation records who made it."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{this_host()}"
+
+
 def _proc_stat(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:

@@ -222,7 +222,9 @@ class Experiment:
     failed_reason: str | None = None
     tags: list = field(default_factory=list)
     priority: int = 0  # workers take higher first
-    workdir: str | None = None  # where it was added: a worker runs its command there
+    workdir: str | None = None  # where it was added (absolute): a worker's fallback folder
+    repo_path: str | None = None  # that folder relative to its git repository's top: tried first
+    gpus: int | None = None  # GPUs it needs; a worker with fewer leaves it queued
     aliases: list = field(default_factory=list)  # IDs it had in ledgers merged into this one
     provenance: dict = field(default_factory=dict)  # where and from what code it ran
     runner: dict = field(default_factory=dict)  # the process that runs it: host, pid, attempt, exit
@@ -240,7 +242,10 @@ class Experiment:
 
     @property
     def duration(self) -> float | None:
-        """Seconds from start to completion (or to now while running), if started."""
+        """Seconds its process ran (as its runner measured), else from start to completion
+        (or to now while running), if started."""
+        if self.status.finished and isinstance(self.runner.get("duration"), (int, float)):
+            return float(self.runner["duration"])
         start = parse_time(self.started)
         if start is None:
             return None
@@ -374,6 +379,8 @@ def new_experiment(
     status: Status = Status.QUEUED,
     priority: int = 0,
     workdir: str | None = None,
+    repo_path: str | None = None,
+    gpus: int | None = None,
     runner: dict | None = None,
     now: datetime | None = None,
 ) -> Experiment:
@@ -385,6 +392,8 @@ def new_experiment(
         raise BadInput("params must be a JSON object like {\"lr\": 0.001}")
     if status not in (Status.QUEUED, Status.RUNNING):
         raise BadInput("a new experiment starts as queued or running; record results with `exp result`")
+    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1):
+        raise BadInput(f"--gpus must be a whole number of GPUs, 1 or more, not {gpus!r}")
     stamp = now_iso(now)
     return Experiment(
         id="",
@@ -400,6 +409,8 @@ def new_experiment(
         tags=_clean_tags(tags),
         priority=int(priority),
         workdir=workdir,
+        repo_path=repo_path,
+        gpus=gpus,
         runner={**runner, "attempt": 1} if runner and status is Status.RUNNING else {},
     )
 
@@ -414,27 +425,56 @@ def _clean_tags(tags) -> list:
     return out
 
 
-def start(exp: Experiment, *, runner: dict | None = None, machine: str | None = None,
+def start(exp: Experiment, *, runner: dict | None = None, machine: str | None = None, retries: int = 0,
           now: datetime | None = None) -> Experiment:
     """QUEUED -> RUNNING; `runner` names the process that runs it (its attempt is counted),
-    `machine` where it runs now."""
+    `machine` where it runs now. A lost run is re-queued automatically `retries` times,
+    counted from the first claim after it was queued (a re-queue by hand starts a new count)."""
     if exp.status is not Status.QUEUED:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a QUEUED experiment can be started")
     attempt = int(exp.runner.get("attempt", 0)) + 1
     target = exp.runner.get("target", exp.machine)  # where it was queued for, kept for a re-queue
+    limit = exp.runner.get("max_attempts") or attempt + retries
     return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now), machine=machine or exp.machine,
-                               runner={**(runner or {}), "attempt": attempt, "target": target})
+                               runner={**(runner or {}), "attempt": attempt, "max_attempts": limit, "target": target})
 
 
-def requeue(exp: Experiment, *, reason: str, attempt: int | None = None) -> Experiment:
-    """RUNNING -> QUEUED again (a lost run with retries left, a worker told to give back its work)."""
+def requeue(exp: Experiment, *, reason: str, attempt: int | None = None, ended_as: str = "FAILED",
+            now: datetime | None = None) -> Experiment:
+    """RUNNING -> QUEUED again (a lost run with retries left, a worker told to give back its work).
+
+    How the attempt ended (`ended_as`, with `reason`) goes to the history, so `show` can say
+    why it runs again."""
     _check_attempt(exp, attempt)
     if exp.status is not Status.RUNNING:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a RUNNING experiment can be re-queued")
-    runner = {key: exp.runner[key] for key in ("attempt", "max_attempts", "target") if key in exp.runner}
-    # Back to its queued form: the target machine again, no partial metrics from the lost attempt.
-    return dataclasses.replace(exp, status=Status.QUEUED, started=None, machine=exp.runner.get("target"),
-                               metrics={}, summary=None, runner={**runner, "requeued": reason})
+    ended = {"status": ended_as, "metrics": exp.metrics, "summary": exp.summary, "failed_reason": reason,
+             "started": exp.started, "completed": now_iso(now), "replaced": now_iso(now),
+             "attempt": exp.runner.get("attempt"), "host": exp.runner.get("host"), "requeued": True}
+    return _queued_again(exp, reason=reason, ended=ended, keep=("attempt", "max_attempts", "target"))
+
+
+def retry(exp: Experiment, *, reason: str, now: datetime | None = None) -> Experiment:
+    """A finished experiment (success, failed, cancelled, lost) back in the queue as a new
+    attempt (`exp requeue`); its outcome is kept in its history."""
+    if not exp.status.finished:
+        raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a finished experiment can be re-queued"
+                                + (" (cancel it first)" if exp.status is Status.RUNNING else ""))
+    ended = {**_result_of(exp, replaced=now_iso(now)), "started": exp.started,
+             "attempt": exp.runner.get("attempt"), "host": exp.runner.get("host")}
+    return _queued_again(exp, reason=reason, ended=ended, keep=("attempt", "target"))
+
+
+def _queued_again(exp: Experiment, *, reason: str, ended: dict, keep: tuple) -> Experiment:
+    # Back to its queued form: the target machine again, nothing left of the attempt that
+    # ended but its entry in the history.
+    runner = {key: exp.runner[key] for key in keep if key in exp.runner}
+    ended = {key: value for key, value in ended.items() if value is not None}
+    # Where it should run: the target it was queued with (one that never had a runner kept its target as machine).
+    target = exp.runner.get("target") if "attempt" in exp.runner else exp.machine
+    return dataclasses.replace(exp, status=Status.QUEUED, started=None, completed=None, machine=target,
+                               metrics={}, summary=None, failed_reason=None, provenance={},
+                               history=[*exp.history, ended], runner={**runner, "requeued": reason})
 
 
 def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str | None = None,
@@ -545,12 +585,14 @@ def record_result(
     )
 
 
-def cancel(exp: Experiment, *, reason: str | None = None, now: datetime | None = None) -> Experiment:
-    """QUEUED or RUNNING -> CANCELLED."""
+def cancel(exp: Experiment, *, reason: str | None = None, by: str | None = None,
+           now: datetime | None = None) -> Experiment:
+    """QUEUED or RUNNING -> CANCELLED; `by` (user@host) is recorded with it."""
     if exp.status.finished:
         raise IllegalTransition(f"{exp.id} is already {exp.status.value}; only queued or running experiments can be cancelled")
+    runner = {**exp.runner, "cancelled_by": by} if by else exp.runner
     return dataclasses.replace(
-        exp, status=Status.CANCELLED, completed=now_iso(now), summary=reason or exp.summary
+        exp, status=Status.CANCELLED, completed=now_iso(now), summary=reason or exp.summary, runner=runner
     )
 
 

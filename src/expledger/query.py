@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from .errors import BadInput
 
 TOP_FIELDS = ("id", "name", "task", "model", "command", "machine", "status", "created", "started",
-              "completed", "summary", "failed_reason", "tags", "priority", "workdir", "aliases", "uuid", "rev",
-              "updated")
+              "completed", "summary", "failed_reason", "tags", "priority", "workdir", "repo_path", "gpus", "aliases",
+              "uuid", "rev", "updated")
 NESTED_FIELDS = ("params", "metrics")
 KEYWORDS = {"and", "or", "not", "in", "has", "exists", "true", "false"}
 # Limits that keep every backend's own parser and evaluator within bounds (SQLite's parser

@@ -186,6 +186,10 @@ class Store(ABC):
         except OSError as err:
             raise StoreError(f"cannot create a run folder in {root}: {err.strerror or err}") from None
 
+    def refresh(self) -> None:
+        """Forget what was read, so the next read sees other writers' changes (a worker's
+        long-lived store; a database store always reads fresh)."""
+
     def close(self) -> None:
         """Release connections and handles."""
 
@@ -221,13 +225,14 @@ class Store(ABC):
 
         return versioned
 
-    def claim(self, *, machine: str | None = None, where=None, runner: dict | None = None,
-              max_attempts: int = 1) -> Experiment | None:
+    def claim(self, *, machine: str | None = None, where=None, runner: dict | Callable[[Experiment], dict] | None = None,
+              retries: int = 0, accept: Callable[[Experiment], bool] | None = None) -> Experiment | None:
         """Start the next queued experiment for a worker on `machine`, or None.
 
         Highest priority first, then oldest; one targeted at another machine is left alone
-        (no target means any machine), and so is one without a command. Exactly one caller
-        gets each experiment.
+        (no target means any machine), and so is one without a command, and one `accept`
+        refuses (a folder missing here). Exactly one caller gets each experiment. `runner`
+        (or `runner(exp)`) describes the process that takes it.
         """
         from ..query import And, Compare, Exists, Not, Or, parse
 
@@ -239,20 +244,38 @@ class Store(ABC):
             where = parse(where)
         if where is not None:
             condition = And((condition, where))
-        search = Search(status=(Status.QUEUED,), where=condition, sort=QUEUE_ORDER, limit=1)
-        runner = {**(runner or {}), "max_attempts": max_attempts}
-        return self._claim(search, self._versioned(
-            lambda exp, now: models.start(exp, runner=runner, machine=machine, now=now)))
 
-    def start(self, ref: str | int) -> Experiment:
-        return self.modify(ref, lambda exp, now: models.start(exp, now=now))
+        def change(exp: Experiment, now) -> Experiment:
+            described = runner(exp) if callable(runner) else runner
+            return models.start(exp, runner=described, machine=machine, retries=retries, now=now)
+
+        search = Search(status=(Status.QUEUED,), where=condition, sort=QUEUE_ORDER, limit=1)
+        if accept is None:
+            return self._claim(search, self._versioned(change))
+        self.refresh()
+        for candidate in self.search(dataclasses.replace(search, limit=None))[0]:
+            if not accept(candidate):
+                continue  # left in the queue for a machine that can run it
+            this_one = And((condition, Compare(("uuid",), "=", candidate.uuid)))
+            claimed = self._claim(dataclasses.replace(search, where=this_one), self._versioned(change))
+            if claimed is not None:
+                return claimed
+        return None
+
+    def start(self, ref: str | int, *, machine: str | None = None) -> Experiment:
+        """QUEUED -> RUNNING by hand; `machine` is where it runs (recorded over its target)."""
+        return self.modify(ref, lambda exp, now: models.start(exp, machine=machine, now=now))
 
     def result(self, ref: str | int, **result) -> Experiment:
         """Record a result; see models.record_result for the rules."""
         return self.modify(ref, lambda exp, now: models.record_result(exp, now=now, **result))
 
-    def cancel(self, ref: str | int, *, reason: str | None = None) -> Experiment:
-        return self.modify(ref, lambda exp, now: models.cancel(exp, reason=reason, now=now))
+    def cancel(self, ref: str | int, *, reason: str | None = None, by: str | None = None) -> Experiment:
+        return self.modify(ref, lambda exp, now: models.cancel(exp, reason=reason, by=by, now=now))
+
+    def requeue(self, ref: str | int, *, reason: str) -> Experiment:
+        """Put a finished experiment back in the queue as a new attempt (see models.retry)."""
+        return self.modify(ref, lambda exp, now: models.retry(exp, reason=reason, now=now))
 
     def search(self, search: Search | None = None, **criteria) -> tuple[list[Experiment], int]:
         """Experiments matching a Search (or its fields as keywords), and the total count."""
@@ -300,7 +323,7 @@ class Store(ABC):
             retry = (attempt or 1) < exp.runner.get("max_attempts", 1)
             try:
                 reaped.append(self.modify(exp.id, lambda current, now: models.requeue(
-                    current, reason=reason, attempt=attempt) if retry else models.record_result(
+                    current, reason=reason, attempt=attempt, now=now) if retry else models.record_result(
                     current, status=Status.FAILED, reason=reason, attempt=attempt, now=now)))
             except (IllegalTransition, NotFound):
                 continue  # it finished, or was claimed again, in the meantime

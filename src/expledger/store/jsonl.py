@@ -122,6 +122,9 @@ class JsonlStore(Store):
         self._read()
         return self.index.search(search)
 
+    def refresh(self) -> None:
+        self._synced = False
+
     def close(self) -> None:
         self.index.close()
 
