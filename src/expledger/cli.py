@@ -110,6 +110,7 @@ def json_mode() -> bool:
 
 # Commands that live in modules of their own, imported only when they run (or for --help).
 LAZY_COMMANDS = {
+    "files": "expledger.commands.files:files_",
     "next": "expledger.commands.research:next_",
     "notes": "expledger.commands.research:notes",
 }
@@ -803,7 +804,6 @@ def merge(other):
     _print_transfer(_transfer(other, store.url), store.url)
 
 
-from .commands import files as _files  # noqa: E402,F401  registers `exp files`
 from .commands import requeue as _requeue  # noqa: E402,F401  registers `exp requeue`
 
 

@@ -71,3 +71,13 @@ def resolve_machine(flag: str | None = None, *, environ=None, default=_HOST) -> 
     """The machine name recorded on new experiments; `default` replaces the host name."""
     environ = os.environ if environ is None else environ
     return flag or environ.get("EXP_MACHINE") or (os.uname().nodename if default is _HOST else default)
+
+
+def system_interval(environ=None) -> float:
+    """Seconds between system-metric samples of a run: EXP_SYSTEM_INTERVAL, default 10, 0 = off."""
+    environ = os.environ if environ is None else environ
+    try:
+        value = float(environ.get("EXP_SYSTEM_INTERVAL") or 10.0)
+    except ValueError:
+        return 10.0
+    return value if value == value and value != float("inf") else 10.0

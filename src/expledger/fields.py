@@ -20,7 +20,7 @@ QUEUE_FIELDS = ("id", "name", "task", "model", "status", "priority", "machine", 
                 "created")
 QUEUE_COLUMNS = ("id", "priority", "name", "task", "model", "machine", "command", "created")
 DERIVED = ("outcome", "duration")
-WHOLE = ("params", "metrics", "provenance", "runner", "history")
+WHOLE = ("params", "metrics", "system", "files", "provenance", "runner", "history")
 
 
 def parse_fields(text: str | None, *, flag: str = "--fields") -> tuple[str, ...] | None:

@@ -57,6 +57,12 @@ class Run:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
         self._thread.start()
+        self._sampler = None
+        if not attached:  # under a runner, the runner samples the whole process tree
+            from . import sysmetrics
+
+            self._sampler = sysmetrics.start(store, experiment, pid=os.getpid(),
+                                             visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
         self._uncaught: BaseException | None = None
         self._previous_hook = sys.excepthook
         sys.excepthook = self._excepthook
@@ -164,12 +170,13 @@ class Run:
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)  # let provenance land before the process may exit
+        system = self._sampler.stop() if self._sampler else {}
         if self.attached:
             change = lambda exp, now: models.update_running(  # noqa: E731
                 exp, metrics=final, summary=summary, attempt=self._attempt)
         else:
             change = lambda exp, now: models.record_result(  # noqa: E731
-                exp, status=status, metrics=final, summary=summary, reason=reason,
+                models.add_system(exp, system), status=status, metrics=final, summary=summary, reason=reason,
                 runner={"ended": models.now_iso(now)}, now=now)
         updated = self._guard("result", self.store.modify, self.id, change)
         if updated is not _FAILED:

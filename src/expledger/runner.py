@@ -84,6 +84,7 @@ class Execution:
         self.attempt = exp.runner.get("attempt")
         self.run_dir = store.run_dir(exp)
         self.stop_reason: str | None = None
+        self.system: dict = {}  # peaks of the hardware use, from sysmetrics
         self.proc: subprocess.Popen | None = None
         self._done = threading.Event()
 
@@ -157,8 +158,13 @@ class Execution:
                    threading.Thread(target=self._record_provenance, daemon=True)]
         for thread in pumps + helpers:
             thread.start()
+        from . import sysmetrics
+
+        sampler = sysmetrics.start(self.store, self.exp, pid=self.proc.pid,
+                                   visible=self.env.get("CUDA_VISIBLE_DEVICES"))
         code = self.proc.wait()
         self._done.set()
+        self.system = sampler.stop() if sampler else {}
         for thread in pumps + helpers[1:]:
             thread.join(timeout=30)
         runner = {"exit_code": code, "duration": round(time.monotonic() - started, 3), "child_pid": self.proc.pid,
@@ -196,7 +202,7 @@ class Execution:
             # Final metrics: the metrics file wins, then what the API recorded, then the last logged step.
             metrics = {**{k: v for k, v in last_logged.items() if k not in exp.metrics}, **written}
             return models.record_result(
-                exp, status=status, metrics=metrics, reason=reason if status is Status.FAILED else None,
+                models.add_system(exp, self.system), status=status, metrics=metrics, reason=reason if status is Status.FAILED else None,
                 summary=reason if status is Status.CANCELLED else None, attempt=self.attempt, runner=runner, now=now)
 
         try:
@@ -204,7 +210,7 @@ class Execution:
         except IllegalTransition:  # cancelled or re-claimed meanwhile: keep that, add how we ended
             try:
                 final = self.store.modify(self.exp.id, lambda exp, now: models.close_run(
-                    exp, runner=runner, attempt=self.attempt))
+                    models.add_system(exp, self.system), runner=runner, attempt=self.attempt))
             except IllegalTransition:
                 final = self.store.get(self.exp.id)
         return Outcome(final, exit_code)

@@ -18,6 +18,7 @@ _HEADER = struct.Struct("<2sH")
 _COUNT = struct.Struct("<I")
 _MAGIC = b"ST"
 _VALUE = struct.Struct("<d")
+SYSTEM = "system/"  # the prefix of the series sysmetrics.py samples
 
 
 def encode(series: dict[str, tuple]) -> bytes:
@@ -115,11 +116,13 @@ def decode(data: bytes, *, warn=None) -> dict[str, tuple[list, list]]:
 
 
 def last_values(series: dict[str, tuple[list, list]]) -> dict:
-    """The last logged value of every step metric: the default final metrics."""
-    return {name: values[-1] for name, (_, values) in series.items() if values}
+    """The last logged value of every step metric: the default final metrics (the `system/`
+    series of sysmetrics.py are not results: their peaks go on the record's `system`)."""
+    return {name: values[-1] for name, (_, values) in series.items() if values and not name.startswith(SYSTEM)}
 
 
 def last_of(data) -> dict:
     """The last value of every series, read from the chunks' ends only (for an mmap of a
-    long series, a few pages instead of the whole)."""
-    return {name: _VALUE.unpack_from(data, stop - 8)[0] for name, start, stop in chunks(data)[0] if stop > start}
+    long series, a few pages instead of the whole); `system/` series left out, as above."""
+    return {name: _VALUE.unpack_from(data, stop - 8)[0] for name, start, stop in chunks(data)[0]
+            if stop > start and not name.startswith(SYSTEM)}

@@ -1,1 +1,1 @@
-"""Commands that live in modules of their own, registered with `exp` by importing them in cli.py."""
+"""Commands that live in modules of their own, named in cli.LAZY_COMMANDS and imported only when they run."""

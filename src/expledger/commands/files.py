@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from .. import output
-from ..cli import CONTEXT, cli, common_options, json_mode, open_ledger
+from ..cli import CONTEXT, common_options, json_mode, open_ledger
 
 
-@cli.command("files", context_settings=CONTEXT)
+@click.command("files", context_settings=CONTEXT)
 @click.argument("exp_id", metavar="ID")
 @common_options
 def files_(exp_id):

@@ -67,11 +67,11 @@ class Search:
             path = tuple(text.lstrip("-+").split("."))
             if not (
                 (len(path) == 1 and path[0] in SORTABLE)
-                or (len(path) >= 2 and path[0] in ("params", "metrics") and all(path[1:]))
+                or (len(path) >= 2 and path[0] in ("params", "metrics", "system") and all(path[1:]))
             ):
                 raise BadInput(
                     f"cannot sort by {text!r}: use one of {', '.join(SORTABLE)}, "
-                    "or params.NAME / metrics.NAME (prefix - for descending; commas for more keys)"
+                    "or params.NAME / metrics.NAME / system.NAME (prefix - for descending; commas for more keys)"
                 )
             keys.append((path, text.startswith("-")))
         return keys
