@@ -113,6 +113,7 @@ LAZY_COMMANDS = {
     "files": "expledger.commands.files:files_",
     "next": "expledger.commands.research:next_",
     "notes": "expledger.commands.research:notes",
+    "ui": "expledger.commands.ui:ui",
 }
 
 

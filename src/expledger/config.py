@@ -81,3 +81,9 @@ def system_interval(environ=None) -> float:
     except ValueError:
         return 10.0
     return value if value == value and value != float("inf") else 10.0
+
+
+def resolve_ui_token(flag: str | None = None, *, environ=None) -> str | None:
+    """The dashboard's token: `--token` > `EXP_UI_TOKEN` > none (exp ui generates one off loopback)."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get("EXP_UI_TOKEN") or None

@@ -596,6 +596,17 @@ def cancel(exp: Experiment, *, reason: str | None = None, by: str | None = None,
     )
 
 
+def annotate(exp: Experiment, *, tags: list | tuple | None = None, summary: str | None = None) -> Experiment:
+    """Replace the tags and/or the summary (None: unchanged; an empty summary clears it), in any status."""
+    if summary is not None and not isinstance(summary, str):
+        raise BadInput("a summary is text")
+    return dataclasses.replace(
+        exp,
+        tags=_clean_tags(tags) if tags is not None else exp.tags,
+        summary=(summary or None) if summary is not None else exp.summary,
+    )
+
+
 def _result_of(exp: Experiment, *, replaced: str) -> dict:
     return {
         "status": exp.status.value,
