@@ -269,9 +269,11 @@ def sparkline(values: list, width: int = 40) -> str:
 
 def step_summary(series: dict[str, tuple[list, list]]) -> dict:
     """Per step metric: points, step range, last, min and max (what `show --json` gives)."""
+    from .steps import all_finite
+
     out = {}
     for name, (steps, values) in series.items():
-        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        finite = values if all_finite(values) else [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         out[name] = {"points": len(values), "first_step": steps[0] if steps else None,
                      "last_step": steps[-1] if steps else None, "last": values[-1] if values else None,
                      "min": min(finite) if finite else None, "max": max(finite) if finite else None}

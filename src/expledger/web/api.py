@@ -10,6 +10,7 @@ carries the whole ledger (mlflow#1517).
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from .. import models
@@ -94,13 +95,32 @@ def queue(store, args: Args) -> dict:
     return {"experiments": [project(exp, fields) for exp in found], "total": len(found), "truncated": False}
 
 
+_FINISHED_STEPS: OrderedDict = OrderedDict()  # (store, uuid, rev) -> series of a finished run
+STEPS_CACHED = 4
+
+
+def _read_steps(store, exp) -> dict:
+    """A run's step series; a finished run's are kept for the next call (its page asks for
+    the record and then the charts: a million points are decoded once, not twice)."""
+    if not exp.status.finished:
+        return store.read_steps(exp)
+    key = (store.url, exp.uuid, exp.rev)
+    if key in _FINISHED_STEPS:
+        _FINISHED_STEPS.move_to_end(key)
+    else:
+        _FINISHED_STEPS[key] = store.read_steps(exp)
+        while len(_FINISHED_STEPS) > STEPS_CACHED:
+            _FINISHED_STEPS.popitem(last=False)
+    return _FINISHED_STEPS[key]
+
+
 def show(store, exp_id: str, args: Args) -> dict:
     """`exp show --json`, with the log tail and the run's folder."""
     from ..output import log_tail, step_summary
 
     exp = store.get(exp_id)
     run_dir = store.run_dir(exp)
-    return {"experiment": exp.to_dict(), "steps": models.json_safe(step_summary(store.read_steps(exp))),
+    return {"experiment": exp.to_dict(), "steps": models.json_safe(step_summary(_read_steps(store, exp))),
             "log_tail": [{"file": name, "line": line} for name, line in log_tail(run_dir, LOG_TAIL_LINES)],
             "run_dir": str(run_dir)}
 
@@ -112,7 +132,7 @@ def steps(store, exp_id: str, args: Args) -> dict:
     wanted = set(_many(args, "metric"))
     full = _one(args, "full") in ("1", "true", "yes")
     points = None if full else _int(args, "points", series.DEFAULT_POINTS, 10, series.MAX_POINTS)
-    found = store.read_steps(exp)
+    found = _read_steps(store, exp)
     return {"id": exp.id, "status": exp.status.value,
             "series": {name: series.chart_series(xs, ys, points=points) for name, (xs, ys) in found.items()
                        if not wanted or name in wanted}}

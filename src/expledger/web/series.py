@@ -8,7 +8,7 @@ screen resolution. Non-finite values (NaN, ±inf) become null: a gap in the char
 
 from __future__ import annotations
 
-import math
+from ..steps import all_finite
 
 DEFAULT_POINTS = 2000  # per series: about two per pixel of a wide chart
 MAX_POINTS = 100_000
@@ -23,11 +23,11 @@ def chart_series(steps: list, values: list, *, points: int | None = DEFAULT_POIN
     out_steps: list = []
     out_values: list = []
     buckets = max(1, points // 2)
-    all_finite = _finite_sum(values)
+    finite = all_finite(values)
     for bucket in range(buckets):
         low, high = bucket * total // buckets, (bucket + 1) * total // buckets
         segment = values[low:high]
-        if not all_finite and not _finite_sum(segment):
+        if not finite and not all_finite(segment):
             kept = [i for i, v in enumerate(segment) if v - v == 0]  # finite only (nan - nan, inf - inf are nan)
             if not kept:
                 out_steps.append(steps[low])
@@ -44,15 +44,7 @@ def chart_series(steps: list, values: list, *, points: int | None = DEFAULT_POIN
     return {"steps": out_steps, "values": out_values, "points": total, "downsampled": True}
 
 
-def _finite_sum(values: list) -> bool:
-    """Whether every value is finite, at C speed (a NaN or inf makes the sum non-finite)."""
-    try:
-        return math.isfinite(math.fsum(values))
-    except OverflowError:
-        return False
-
-
 def _nulls(values: list) -> list:
-    if _finite_sum(values):
+    if all_finite(values):
         return list(values)
     return [v if v - v == 0 else None for v in values]
