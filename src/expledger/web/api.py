@@ -175,12 +175,15 @@ def cancel(store, exp_id: str, body: dict) -> dict:
 
 def requeue(store, exp_id: str, body: dict) -> dict:
     """A finished experiment queued again as a new one: same name, task, model, params,
-    command, target machine, tags, priority and folder (what `exp add` would register)."""
+    command, target machine, tags, priority, folder and GPUs (what `exp add` would register).
+    (`exp requeue` instead puts the same experiment back as a new attempt.)"""
     old = store.get(exp_id)
     if not old.status.finished:
         raise IllegalTransition(f"{old.id} is {old.status.value}; only a finished experiment can be queued again")
+    target = old.runner.get("target") if "attempt" in old.runner else old.machine  # as `exp requeue` reads it
     new = store.add(name=old.name, task=old.task, model=old.model, params=old.params, command=old.command,
-                    machine=old.runner.get("target"), tags=old.tags, priority=old.priority, workdir=old.workdir)
+                    machine=target, tags=old.tags, priority=old.priority, workdir=old.workdir,
+                    repo_path=old.repo_path, gpus=old.gpus)
     return {"experiment": new.to_dict(), "from": old.id}
 
 

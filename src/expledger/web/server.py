@@ -174,7 +174,6 @@ def build_app(store_url: str, *, host: str = "127.0.0.1", token: str | None = No
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.ledger = ledger
     guarded = Guard(app, token=token, loopback=loopback, cookie=cookie)
     return guarded  # type: ignore[return-value]  # an ASGI app, as uvicorn and TestClient take it
 

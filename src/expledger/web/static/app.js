@@ -10,7 +10,7 @@
   const LIVE_MS = 2000;
   const PAGE = 50;
   const BASE_FIELDS = ["id", "status", "name", "task", "model", "machine", "created", "started", "completed",
-    "metrics", "summary", "failed_reason", "tags"];
+    "params", "metrics", "summary", "failed_reason", "tags"];
   const LOWER = ["loss", "error", "err", "wer", "cer", "ter", "der", "eer", "perplexity", "ppl", "nll", "bpc", "bpd",
     "mse", "mae", "rmse", "mape", "fid", "kid", "lpips", "ece", "far", "frr", "latency", "time", "seconds", "memory",
     "cost", "regret", "distance"];
@@ -311,6 +311,7 @@
       const seen = new Set();
       for (const row of rows) {
         for (const key of Object.keys(row.metrics || {})) seen.add(`metrics.${key}`);
+        for (const key of Object.keys(row.params || {})) seen.add(`params.${key}`);
       }
       for (const col of state.cols) seen.add(col);
       const boxes = [...seen].sort().map((name) => h("label", {},
