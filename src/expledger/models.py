@@ -261,12 +261,17 @@ class Experiment:
         return json_safe(out)
 
     def to_line(self) -> bytes:
-        """One complete JSONL line, UTF-8 as text (Chinese stays readable).
+        """One complete JSONL line, UTF-8 as text (Chinese stays readable), compact: no
+        blanks between tokens, and the optional fields left out while they are empty.
 
         The three characters that `str.splitlines()` takes for line breaks but JSON does
         not escape are escaped, so no reader ever sees one record as two lines.
         """
-        text = json.dumps(self.to_dict(), ensure_ascii=False)
+        out = self.to_dict()
+        for key in _OPTIONAL:  # an empty optional field says nothing: leave it out
+            if not out[key]:
+                del out[key]
+        text = json.dumps(out, ensure_ascii=False, separators=(",", ":"))
         for char, escaped in _LINE_BREAKS:
             if char in text:
                 text = text.replace(char, escaped)
@@ -278,11 +283,12 @@ class Experiment:
         uuid, rev, status = read_identity(data)
         keys = data.keys()
         if data.get("v") == FORMAT_VERSION and _CORE_KEYS <= keys <= _LINE_KEYS and type(data["tags"]) is list:
-            values = dict(data)  # our own line, every field present: the fast path for large listings
+            values = dict(data)  # our own line: the fast path for large listings
             del values["v"]
-            if len(values) < len(_FIELDS):  # written before files and system existed
-                values.setdefault("files", [])
-                values.setdefault("system", {})
+            if len(values) < len(_FIELDS):  # optional fields left out while empty
+                for key, empty in _OPTIONAL.items():
+                    if key not in values:
+                        values[key] = empty.copy() if empty.__class__ in (list, dict) else empty
             values["status"] = status
             if any(type(v) is str for v in values["metrics"].values()):
                 values["metrics"] = _read_metrics(values["metrics"])
@@ -314,7 +320,10 @@ _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"
 _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "extra")
 _FIELD_SET = frozenset(_FIELDS)
 _LINE_KEYS = frozenset([*_FIELDS, "v"])
-_CORE_KEYS = _LINE_KEYS - {"files", "system"}  # lines written before these fields existed lack them
+# Left out of a line while empty (lines written before files and system existed lack them too).
+_OPTIONAL = {"priority": 0, "workdir": None, "aliases": [], "provenance": {}, "runner": {}, "files": [],
+             "system": {}, "history": []}
+_CORE_KEYS = _LINE_KEYS - set(_OPTIONAL)
 
 
 def version(rev: int, updated: str | None) -> tuple:

@@ -25,15 +25,23 @@ def _run(argv: list[str], cwd: str | Path, timeout: float = 10) -> str | None:
     return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=64)
+def git_root(cwd: str) -> str | None:
+    """The work tree's top folder, or None outside one (asked once per folder and process:
+    a script that starts a thousand runs need not ask git a thousand times)."""
+    if not shutil.which("git"):
+        return None
+    top = _run(["git", "rev-parse", "--show-toplevel"], cwd)
+    return top.strip() if top is not None else None
+
+
 def git_state(cwd: str | Path, run_dir: Path | None = None) -> dict:
     """Commit, branch and dirty flag; the uncommitted diff (against HEAD) saved to the run folder."""
-    if not shutil.which("git"):
-        return {}
-    top = _run(["git", "rev-parse", "--show-toplevel"], cwd)
+    top = git_root(str(cwd))
     if top is None:
         return {}
     state = {
-        "root": top.strip(),
+        "root": top,
         "commit": (_run(["git", "rev-parse", "HEAD"], cwd) or "").strip() or None,
         "branch": (_run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None,
     }
@@ -74,22 +82,39 @@ def packages() -> tuple[str, ...]:
                         key=str.lower))
 
 
-def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None) -> dict:
-    """Everything above, plus the command, working folder, Python, OS and CPU count."""
-    env = os.environ if env is None else env
-    return {
-        "argv": argv,
-        "cwd": str(cwd),
-        "git": git_state(cwd, run_dir),
+def environment() -> dict:
+    """The facts every run of this process shares (environment.KEYS), with `env`, their hash."""
+    return dict(_environment(shutil.which("nvidia-smi")))
+
+
+@functools.lru_cache(maxsize=4)
+def _environment(nvidia_smi: str | None) -> tuple:
+    from .environment import digest
+
+    facts = {
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
         "packages": list(packages()),
-        "host": platform.node(),
         "os": platform.platform(),
         "cpus": os.cpu_count(),
         "gpus": gpus(),
-        "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
     }
+    return tuple({**facts, "env": digest(facts)}.items())
+
+
+def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None) -> dict:
+    """Everything above, plus the command, working folder and host; `env` names the
+    environment's part (environment.py), which the ledger stores once."""
+    from .environment import expand
+
+    env = os.environ if env is None else env
+    return expand({
+        "argv": argv,
+        "cwd": str(cwd),
+        "git": git_state(cwd, run_dir),
+        "host": platform.node(),
+        "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
+    }, environment())
 
 
 def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, attempt: int | None = None) -> None:

@@ -53,6 +53,8 @@ class Run:
         self._step = 0
         self._lock = threading.Lock()  # held by log() and by the swap in flush()
         self._flushing = threading.Lock()  # one flush at a time, so chunks stay in order
+        self._writing = threading.Lock()  # one record write at a time on the run's one store connection
+        self._provenance: dict | None = None  # collected, not yet written: it rides on the next write
         self._warned: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
@@ -125,8 +127,7 @@ class Run:
         if self.finished:
             raise BadInput(f"{self.id} is finished; log its files before the result")
         entries = describe(path, kind=kind, run_dir=self.run_dir, root=workspace(self.store))
-        self._guard("files", self.store.modify, self.id,
-                    lambda exp, now: models.add_files(exp, entries, attempt=self._attempt))
+        self._write("files", lambda exp, now: models.add_files(exp, entries, attempt=self._attempt))
         return entries
 
     @property
@@ -178,11 +179,27 @@ class Run:
             change = lambda exp, now: models.record_result(  # noqa: E731
                 models.add_system(exp, system), status=status, metrics=final, summary=summary, reason=reason,
                 runner={"ended": models.now_iso(now)}, now=now)
-        updated = self._guard("result", self.store.modify, self.id, change)
+        updated = self._write("result", change)
         if updated is not _FAILED:
             self.experiment = updated
         self._release()
         return self.experiment
+
+    def _write(self, kind: str, change):
+        """Change the record through the run's own store connection, one write at a time;
+        provenance collected since the last write rides along (a short run: no line of its own)."""
+        with self._writing:
+            provenance, self._provenance = self._provenance, None
+
+            def apply(exp, now):
+                if provenance:
+                    exp = models.add_provenance(exp, provenance)
+                return change(exp, now)
+
+            updated = self._guard(kind, self.store.modify, self.id, apply)
+            if updated is _FAILED and provenance and self._provenance is None:
+                self._provenance = provenance  # not written: keep it for the next write
+            return updated
 
     def _release(self) -> None:
         """Give back what start() took: the store connection, the exit hook, sys.excepthook."""
@@ -225,13 +242,19 @@ class Run:
     def _background(self) -> None:
         """Flush every second; heartbeat and provenance when no runner does it for us."""
         if not self.attached:
-            from .provenance import record
+            from .provenance import collect
 
             self._guard("heartbeat", self.store.heartbeat, self.experiment)
-            record(self.store, self.experiment, argv=[sys.executable, *sys.argv], cwd=os.getcwd())
+            found = self._guard("provenance", lambda: collect(argv=[sys.executable, *sys.argv], cwd=os.getcwd(),
+                                                              run_dir=self.store.run_dir(self.experiment)))
+            if found is not _FAILED:
+                with self._writing:
+                    self._provenance = found
         next_beat = 0.0
         while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
+            if self._provenance is not None and not self._stop.is_set():  # a run that lasts: record where it runs
+                self._write("provenance", lambda exp, now: exp)
             if not self.attached and time.monotonic() >= next_beat:
                 self._guard("heartbeat", self.store.heartbeat, self.experiment)
                 next_beat = time.monotonic() + heartbeat_interval()

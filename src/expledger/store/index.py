@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..environment import compact, expand, facts_of
 from ..errors import StoreError
 from ..models import FORMAT_VERSION, Experiment, fingerprint, id_number, read_identity, supersedes, version
 from .base import Search
 from .sql import Compiler, SQLiteDialect, regexp
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
 PARTIAL_GRACE = 5.0  # seconds an unfinished last line may be a write in progress
 # Plain columns for every top-level field and small JSON columns for params, metrics and
@@ -42,6 +43,7 @@ CREATE INDEX IF NOT EXISTS exp_num ON exp(num, id);
 CREATE INDEX IF NOT EXISTS exp_status ON exp(status, task);
 CREATE INDEX IF NOT EXISTS exp_fingerprint ON exp(fingerprint);
 CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error TEXT);
+CREATE TABLE IF NOT EXISTS env(hash TEXT PRIMARY KEY, facts TEXT);
 """
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
@@ -96,6 +98,7 @@ class LedgerIndex:
         self._cache_id: tuple | None = None  # the index file this connection has open
         self._in_memory = False  # the index file could not be used: memory for this process
         self._warned = False
+        self._envs: dict[str, dict] | None = None  # environment facts by hash, read once per connection
 
     # --- keeping up with the log -------------------------------------------------------
 
@@ -152,6 +155,7 @@ class LedgerIndex:
             raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
         latest: dict[str, tuple] = {}  # uuid -> (row fields, line number, raw line): the winner so far
+        envs: dict[str, dict] = {}  # environments defined by the new lines
         bad = []
         position = offset
         progress = _Progress(len(complete)) if len(complete) > 20_000_000 else None
@@ -166,6 +170,11 @@ class LedgerIndex:
                 except (ValueError, TypeError) as err:
                     bad.append((lines, position, str(err)[:200]))
                 else:
+                    provenance = data.get("provenance")
+                    if provenance.__class__ is dict and "env" in provenance:
+                        facts = facts_of(provenance)
+                        if facts is not None:
+                            envs[provenance["env"]] = facts
                     held = latest.get(uuid)
                     current = version(rev, data.get("updated"))
                     if held is None or supersedes(current, held[4]):
@@ -175,6 +184,10 @@ class LedgerIndex:
                 progress.show(position - offset)
         db.executemany(_UPSERT, [_row(*held[:4]) for held in latest.values()])
         db.executemany("INSERT OR REPLACE INTO bad VALUES (?,?,?)", bad)
+        if envs:
+            db.executemany("INSERT OR IGNORE INTO env VALUES (?, ?)",
+                           [(name, json.dumps(facts, ensure_ascii=False)) for name, facts in envs.items()])
+            self._envs = None
         tail = (meta.get("tail", "").encode("latin-1") + complete)[-_TAIL:]
         offset += len(complete)
         whole = offset == stat.st_size
@@ -205,6 +218,8 @@ class LedgerIndex:
         self._db.execute("DELETE FROM exp")
         self._db.execute("DELETE FROM bad")
         self._db.execute("DELETE FROM meta")
+        self._db.execute("DELETE FROM env")
+        self._envs = None
 
     @_repairing
     def warn_unreadable(self) -> None:
@@ -243,9 +258,10 @@ class LedgerIndex:
                     ignore.write_text("# expledger's rebuildable index: never commit\n*\n")
                 db = sqlite3.connect(self.cache, timeout=60, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA synchronous=OFF")  # a cache: a crash may cost a rebuild, never data
                 if _version(db) != SCHEMA_VERSION:
-                    db.executescript("DROP TABLE IF EXISTS exp; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS bad;")
+                    db.executescript("DROP TABLE IF EXISTS exp; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS bad; "
+                                     "DROP TABLE IF EXISTS env;")
                     db.executescript(_SCHEMA)
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self._cache_id = _file_id(self.cache)
@@ -297,12 +313,26 @@ class LedgerIndex:
         if row is None:
             row = self._db.execute("SELECT data FROM exp WHERE EXISTS (SELECT 1 FROM json_each(exp.aliases) "
                                    "WHERE value = ?) ORDER BY num LIMIT 1", (exp_id,)).fetchone()
-        return Experiment.from_line(row[0]) if row else None
+        return self._record(row[0]) if row else None
 
     @_repairing
     def get_uuid(self, uuid: str) -> Experiment | None:
         row = self._db.execute("SELECT data FROM exp WHERE uuid = ?", (uuid,)).fetchone()
-        return Experiment.from_line(row[0]) if row else None
+        return self._record(row[0]) if row else None
+
+    def environment(self, name: str) -> dict | None:
+        """The facts of the environment with this hash, if the ledger holds them."""
+        if self._envs is None:
+            self._envs = {key: json.loads(facts) for key, facts in self._db.execute("SELECT hash, facts FROM env")}
+        return self._envs.get(name)
+
+    def _record(self, text: str) -> Experiment:
+        """A stored line as a whole record: its environment's facts put back."""
+        exp = Experiment.from_line(text)
+        provenance = exp.provenance
+        if provenance and "env" in provenance:
+            exp.provenance = expand(provenance, self.environment(provenance["env"]))
+        return exp
 
     @_repairing
     def lines(self) -> dict[str, str]:
@@ -333,7 +363,7 @@ class LedgerIndex:
             return [], 0
         rows = dict(self._db.execute(
             f"SELECT rowid, data FROM exp WHERE rowid IN ({','.join('?' * len(picked))})", [r for r, _ in picked]))
-        return [Experiment.from_line(rows[rowid]) for rowid, _ in picked], picked[0][1]
+        return [self._record(rows[rowid]) for rowid, _ in picked], picked[0][1]
 
     def close(self) -> None:
         if self._db is not None:
@@ -344,7 +374,12 @@ class LedgerIndex:
 
 def indexed_form(data: dict, raw: bytes) -> tuple[dict, bytes]:
     """A line as the index keeps it: another tool's line (no `v`) in our own normal form,
-    so queries see status words upper-case, tags as a list and a uuid on every record."""
+    so queries see status words upper-case, tags as a list and a uuid on every record; a
+    line that defines an environment without its facts (they go to the env table)."""
+    provenance = data.get("provenance")
+    if provenance.__class__ is dict and "env" in provenance and facts_of(provenance) is not None:
+        data = {**data, "provenance": compact(provenance)}  # the facts live in the env table
+        raw = Experiment.from_dict(data).to_line()
     if data.get("v") == FORMAT_VERSION:
         return data, raw
     raw = Experiment.from_dict(data).to_line()
@@ -355,10 +390,13 @@ def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
     uuid, rev, status = identity
     data, raw = indexed_form(data, raw)
     exp_id = data["id"]
-    return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f) for f in SCALAR_FIELDS),
-            *(_json_column(data.get(f)) for f in JSON_FIELDS),
+    return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f, _EMPTY.get(f)) for f in SCALAR_FIELDS),
+            *(_json_column(data.get(f, _EMPTY.get(f))) for f in JSON_FIELDS),
             fingerprint(data.get("task"), data.get("model"), data.get("params") or {}), line,
             raw.decode("utf-8", "replace"))
+
+
+_EMPTY = {"priority": 0, "aliases": []}  # what a line that leaves them out means
 
 
 def _json_column(value) -> str:

@@ -20,12 +20,14 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..environment import compact
 from ..errors import NotFound, StoreError
 from ..models import Experiment, Status, format_id, version
 from .base import Search, Store, stderr_warning
@@ -59,6 +61,12 @@ def network_file_system(path: Path, mounts: str | None = None) -> str | None:
     return kind if kind in NETWORK_FILE_SYSTEMS else None
 
 
+@functools.lru_cache(maxsize=16)
+def _file_system_of(folder: str) -> str | None:
+    """network_file_system, asked once per folder and process (a script starting many runs)."""
+    return network_file_system(Path(folder))
+
+
 class JsonlStore(Store):
     """A ledger in one JSONL file, with its index and lock in a `.exp-cache` folder beside it."""
 
@@ -83,7 +91,7 @@ class JsonlStore(Store):
             created = dataclasses.replace(
                 record, id=format_id(number), uuid=str(uuid.uuid4()), rev=1, updated=record.created
             )
-            self._append(created.to_line())
+            self._append(self._line(created))
         return created
 
     def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
@@ -92,7 +100,7 @@ class JsonlStore(Store):
             if current is None:
                 raise NotFound(f"no experiment {exp_id} in {self.display_url}")
             changed = change(current)
-            self._append(changed.to_line())
+            self._append(self._line(changed))
         if changed.status is not Status.RUNNING:
             self.drop_heartbeat(changed)  # its run ended (or went back to the queue)
         return changed
@@ -103,7 +111,7 @@ class JsonlStore(Store):
             if not found:
                 return None
             changed = change(found[0])
-            self._append(changed.to_line())
+            self._append(self._line(changed))
         return changed
 
     def _put(self, exp: Experiment) -> bool:
@@ -111,7 +119,7 @@ class JsonlStore(Store):
             held = self.index.get_uuid(exp.uuid)
             if held is not None and version(held.rev, held.updated) >= version(exp.rev, exp.updated):
                 return False
-            self._append(exp.to_line())
+            self._append(self._line(exp))
         return True
 
     def _lookup(self, exp_id: str) -> Experiment | None:
@@ -222,7 +230,7 @@ class JsonlStore(Store):
         """Hold the ledger's write lock with the index caught up to the file."""
         if not self._checked_file_system:
             self._checked_file_system = True
-            kind = network_file_system(self.path.parent)
+            kind = _file_system_of(str(self.path.parent))
             if kind:
                 self.warn(f"the ledger {self.path} is on a network file system ({kind}), where file locks "
                           "between machines are unreliable; point every machine at one PostgreSQL store "
@@ -250,13 +258,16 @@ class JsonlStore(Store):
                     time.sleep(0.002)
             self.index.sync(create=True)
             yield
-            try:
-                self.index.sync()
-                self._synced = True
-            except StoreError as err:  # the line is written: the write succeeded
-                self.warn(f"the write is in the ledger, but the index could not follow it: {err}")
+            self._synced = False  # our own line is indexed by the next read or write, not on this one's path
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _line(self, exp: Experiment) -> bytes:
+        """The record's line: its environment's facts only if the ledger does not hold them yet."""
+        env = exp.provenance.get("env")
+        if env and self.index.environment(env) is not None:
+            exp = dataclasses.replace(exp, provenance=compact(exp.provenance))
+        return exp.to_line()
 
     def _append(self, line: bytes) -> None:
         """Append one line in one write and fsync it; on failure leave the file as it was."""
