@@ -321,8 +321,8 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "ext
 _FIELD_SET = frozenset(_FIELDS)
 _LINE_KEYS = frozenset([*_FIELDS, "v"])
 # Left out of a line while empty (lines written before files and system existed lack them too).
-_OPTIONAL = {"priority": 0, "workdir": None, "aliases": [], "provenance": {}, "runner": {}, "files": [],
-             "system": {}, "history": []}
+_OPTIONAL = {"priority": 0, "workdir": None, "repo_path": None, "gpus": None, "aliases": [], "provenance": {},
+             "runner": {}, "files": [], "system": {}, "history": []}
 _CORE_KEYS = _LINE_KEYS - set(_OPTIONAL)
 
 
