@@ -44,7 +44,9 @@ def _compare(record: dict, path: tuple, op: str, literal) -> bool:
         return value is not None and _OPS[op](value, literal)
     kind = _kind(value)
     if op == "~":
-        return kind == "text" and re.search(str(literal), value, re.IGNORECASE) is not None
+        from expledger.regex import search, translate
+
+        return kind == "text" and search(translate(str(literal)), value)
     if kind != _kind(literal):
         return False
     return _OPS[op](value, literal)

@@ -1,7 +1,7 @@
 """The `--where` language: a real parser (no eval) from text to an AST, and back to text.
 
     params.lr < 0.01 and metrics.accuracy >= 0.9
-    model ~ "whisper"            (case-insensitive regular expression search)
+    model ~ "whisper"            (case-insensitive regular expression search; regex.py: the dialect)
     tags has "baseline"          (a list holds the value; an object has the key)
     status in (success, failed)
     params.warmup exists         not (task = asr or metrics.wer > 0.2)
@@ -217,10 +217,9 @@ class _Parser:
             value_token = self.token
             value = self.parse_value(path, after, normalise=op != "~")
             if op == "~":
-                try:
-                    re.compile(str(value), re.IGNORECASE)
-                except re.error as err:
-                    raise _error(f"bad regular expression at column {value_token.column}: {err.msg}") from None
+                from .regex import translate
+
+                translate(str(value), column=value_token.column + 1)  # refused here, as bad input, on every store
             return Compare(path, op, value)
         if self.at_keyword("in"):
             self.take()
