@@ -71,7 +71,7 @@ def main() -> None:
         from expledger.store import open_store
 
         with open_store(four) as store:
-            kept = store.search(limit=0)[1]
+            kept = store.search(limit=0).total
         rows.append(("4 processes x 250 runs at once", f"{'all' if kept == 1000 else kept} kept, {wall:.1f} s"))
     rows.append(("step logging, one call per step", "see benchmarks/bench_runs.py"))
     width = max(len(label) for label, _ in rows)

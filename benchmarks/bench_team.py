@@ -46,8 +46,8 @@ def drain(url: str, count: int, workers: int, cwd: Path) -> float:
         proc.wait()
     elapsed = time.perf_counter() - start
     with open_store(url) as store:
-        left = store.search(status=("QUEUED", "RUNNING"), limit=0)[1]
-        done = store.search(status=("SUCCESS",), limit=0)[1]
+        left = store.search(status=("QUEUED", "RUNNING"), limit=0).total
+        done = store.search(status=("SUCCESS",), limit=0).total
     assert left == 0 and done == count, (left, done)
     return count / elapsed
 

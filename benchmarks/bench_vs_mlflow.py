@@ -109,7 +109,7 @@ def measure(tool: str, python: str, args) -> dict:
 
 COUNT = {
     "expledger": "from expledger.store import open_store\n"
-                 "print(open_store('ledger/experiments.jsonl').search(limit=0)[1])",
+                 "print(open_store('ledger/experiments.jsonl').search(limit=0).total)",
     "mlflow": "import mlflow\nmlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
               "print(len(mlflow.search_runs(search_all_experiments=True, max_results=50000)))",
 }

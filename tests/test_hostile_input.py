@@ -61,7 +61,7 @@ def test_hostile_input_is_one_line_exit_2_and_changes_nothing(case, exp, ledger,
 def test_the_largest_expressions_allowed_run_on_every_store(text, store_url):
     with open_store(store_url) as store:
         store.add(name="y", params={"a": 1})
-        found, _ = store.search(where=text)
+        found = store.search(where=text)
     assert len(found) in (0, 1)
 
 

@@ -187,8 +187,8 @@ def _ids(experiments) -> set[int]:
 
 @pytest.mark.parametrize("text, expected", CASES, ids=[c[0] for c in CASES])
 def test_query_semantics(ledger_store, text, expected):
-    assert _ids(ledger_store.search(where=text)[0]) == expected
-    records = [e.to_dict() for e in ledger_store.search(limit=None)[0]]
+    assert _ids(ledger_store.search(where=text)) == expected
+    records = [e.to_dict() for e in ledger_store.search(limit=None)]
     assert {int(r["id"][4:]) for r in records if matches(parse(text), r)} == expected
 
 
@@ -226,6 +226,6 @@ def fixture_leaves(draw):
     st.builds(lambda items: And(tuple(items)), st.lists(inner, min_size=2, max_size=3)),
     st.builds(lambda items: Or(tuple(items)), st.lists(inner, min_size=2, max_size=3))), max_leaves=5))
 def test_sql_agrees_with_the_reference_on_random_expressions(ledger_store, expr):
-    records = [e.to_dict() for e in ledger_store.search(limit=None)[0]]
+    records = [e.to_dict() for e in ledger_store.search(limit=None)]
     expected = {int(r["id"][4:]) for r in records if matches(expr, r)}
-    assert _ids(ledger_store.search(where=expr)[0]) == expected, to_text(expr)
+    assert _ids(ledger_store.search(where=expr)) == expected, to_text(expr)

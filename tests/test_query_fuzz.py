@@ -68,7 +68,7 @@ def _answer(store, text: str):
     previous = signal.signal(signal.SIGALRM, hang)
     signal.alarm(BUDGET_SECONDS)
     try:
-        found, _ = store.search(where=text, limit=None)
+        found = store.search(where=text, limit=None)
         return sorted(exp.id for exp in found)
     except BadInput as err:
         return f"error: {err}"

@@ -25,7 +25,7 @@ def _fill(store):
 
 
 def _state(store) -> list[dict]:
-    return [exp.to_dict() for exp in store.search(limit=None, sort="id")[0]]
+    return [exp.to_dict() for exp in store.search(limit=None, sort="id")]
 
 
 @needs_postgres
@@ -66,26 +66,26 @@ def test_merging_ledgers_that_both_created_exp_003_keeps_both(tmp_path):
     with open_store(lab) as a, open_store(laptop) as b:
         report = merge(b, a)
         assert report["added"] == 4 and len(report["renumbered"]) == 3
-        names = {e.name: e for e in a.search(limit=None)[0]}
+        names = {e.name: e for e in a.search(limit=None)}
         assert len(names) == 7
         assert a.get("EXP-003").name == "lab 3"  # the older one keeps the ID
         moved = names["laptop 3"]
         assert moved.aliases == ["EXP-003"] and moved.id not in ("EXP-003",)
-        assert [e.name for e in a.search(where="aliases has 'EXP-003'")[0]] == ["laptop 3"]
+        assert [e.name for e in a.search(where="aliases has 'EXP-003'")] == ["laptop 3"]
         assert names["laptop 4"].id == "EXP-004"  # free on both sides: kept
         assert merge(b, a) == {"added": 0, "updated": 0, "renumbered": [], "unchanged": 4, "step_series": 0}
     # the other way round gives the same ledger
     with open_store(laptop_copy) as b2, open_store(lab_copy) as a2:
         merge(a2, b2)
-        other_way = {e.uuid: (e.id, e.aliases, e.name) for e in b2.search(limit=None)[0]}
+        other_way = {e.uuid: (e.id, e.aliases, e.name) for e in b2.search(limit=None)}
     with open_store(lab) as a:
-        this_way = {e.uuid: (e.id, e.aliases, e.name) for e in a.search(limit=None)[0]}
+        this_way = {e.uuid: (e.id, e.aliases, e.name) for e in a.search(limit=None)}
     assert this_way == other_way
     with open_store(lab) as a, open_store(laptop) as b:  # IDs stay put across later merges
         a.add(name="lab 4, after the merge")
-        before = {e.uuid: e.id for e in a.search(limit=None)[0]}
+        before = {e.uuid: e.id for e in a.search(limit=None)}
         assert merge(b, a)["renumbered"] == []
-        assert {e.uuid: e.id for e in a.search(limit=None)[0]} == before
+        assert {e.uuid: e.id for e in a.search(limit=None)} == before
 
 
 def test_show_points_to_the_experiment_that_lost_its_id(tmp_path, exp):
@@ -107,6 +107,6 @@ def test_doctor_fix_renumbers_ids_clashing_after_a_git_union_merge(tmp_path, exp
     fixed = exp("doctor", "--fix", "--store", lab)
     assert fixed.code == 0, fixed.out
     with open_store(lab) as store:
-        names = {e.name: (e.id, e.aliases) for e in store.search(limit=None)[0]}
+        names = {e.name: (e.id, e.aliases) for e in store.search(limit=None)}
     assert names == {"lab 1": ("EXP-001", []), "lab 2": ("EXP-002", []), "laptop 1": ("EXP-003", ["EXP-001"])}
     assert exp("doctor", "--store", lab).code == 0

@@ -95,7 +95,7 @@ def matches(exp: Experiment, *, task: str | None, model: str | None, params: dic
 def check(store, *, task: str | None, model: str | None, params: dict, replicate: str | None = "seed",
           neighbours: int = 5) -> CheckResult:
     """Every run of the config as asked, and up to `neighbours` nearest other runs of its task and model."""
-    candidates, _ = store.search(task=task, model=model, sort="id", limit=None)
+    candidates = store.search(task=task, model=model, sort="id", limit=None)
     asked = {name: value for name, value in params.items() if name != replicate}
     found, near = [], []
     for exp in candidates:

@@ -14,13 +14,12 @@ import sys
 import click
 
 from . import __version__, output
-from .errors import BadInput, ExpledgerError, StoreError
-from .fields import DEFAULT_COLUMNS, LISTING_FIELDS, QUEUE_COLUMNS, QUEUE_FIELDS, parse_fields, project
+from .errors import BadInput, ExpledgerError
+from .fields import DEFAULT_COLUMNS, QUEUE_COLUMNS, parse_fields
 from . import models
 from .models import Status, parse_json_object
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-SIMILAR_SHOWN = 10  # earlier runs of the same config that `add` names
 
 
 class StatusType(click.ParamType):
@@ -75,7 +74,7 @@ def open_ledger(*, reap: bool = False):
     """The store this invocation uses, opened once per process.
 
     With `reap`, RUNNING experiments whose runner is gone are marked FAILED first, so a
-    reader never sees a dead run as running.
+    reader never sees a dead run as running (the read operations in ops/ do this themselves).
     """
     ctx = click.get_current_context()
     if "store" not in ctx.meta:
@@ -87,11 +86,8 @@ def open_ledger(*, reap: bool = False):
         ctx.meta["store_source"] = source
         ctx.call_on_close(ctx.meta["store"].close)
     store = ctx.meta["store"]
-    if reap and "reaped" not in ctx.meta:
-        try:
-            ctx.meta["reaped"] = store.reap_lost()
-        except StoreError:
-            ctx.meta["reaped"] = []  # a read-only ledger: show it as it is
+    if reap:
+        store.reap_once()
     return store
 
 
@@ -162,29 +158,14 @@ def experiment_options(func):
     return func
 
 
-def _warn_if_tried(store, exp, *, task, model, params) -> list:
-    """Earlier runs of the same config, named on stderr (a bare name is no config to compare)."""
-    similar = store.tried_before(exp) if (task or model or params) else []
-    if similar and not json_mode():
+def _warn_if_tried(added) -> None:
+    """Earlier runs of the same config, named on stderr."""
+    if added.similar and not json_mode():
         output.warning_line("the same task, model and params were tried before:")
-        for other in similar[:SIMILAR_SHOWN]:
+        for other in added.similar:
             click.echo(f"  {output.result_line(other)}", err=True)
-        if len(similar) > SIMILAR_SHOWN:
-            click.echo(f"  … and {len(similar) - SIMILAR_SHOWN} more: exp check shows them", err=True)
-    return similar
-
-
-def _refuse_if_tried(store, *, task, model, params) -> None:
-    """`add --unless-tried`: the same config (its seed too) succeeded or is running."""
-    from .check import check as find
-    from .errors import AlreadyTried
-
-    found = find(store, task=task, model=model, params=params, replicate=None, neighbours=0)
-    if found.blocks_rerun:
-        runs = ", ".join(f"{e.id} {e.status.value}" for e in found.matches
-                         if e.status in (Status.SUCCESS, Status.RUNNING))
-        raise AlreadyTried(f"not added: this config already ran ({runs}); "
-                           "exp show gives its results, or drop --unless-tried to run it again")
+        if added.similar_total > len(added.similar):
+            click.echo(f"  … and {added.similar_total - len(added.similar)} more: exp check shows them", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -207,23 +188,14 @@ def add(name, task, model, params_json, machine, tags, command, priority, gpus, 
       exp add --name "whisper logit lens" --task layer-analysis --model whisper-base \\
         --params '{"layers": 6}' --command "python3 lens.py" --machine lab
     """
-    from .config import resolve_machine, resolve_target, workdir_fields
+    from .ops import record
 
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
-    store = open_ledger(reap=unless_tried)
-    if unless_tried:
-        _refuse_if_tried(store, task=task, model=model, params=params)
-    # A queued experiment's machine is its target, set only by --machine; a running one's is where it runs.
-    target = resolve_target(machine)
-    where = resolve_machine(target) if status is Status.RUNNING else target
-    exp = store.add(name=name, task=task, model=model, params=params, command=command, machine=where,
-                    tags=tags, status=status, priority=priority, gpus=gpus, **workdir_fields())
-    if not json_mode():
-        click.echo(output.result_line(exp))
-    similar = _warn_if_tried(store, exp, task=task, model=model, params=params)
-    if json_mode():
-        output.emit_json({"experiment": exp.to_dict(), "similar": [s.to_dict() for s in similar[:SIMILAR_SHOWN]],
-                          "similar_total": len(similar)})
+    added = record.add(open_ledger(), name=name, task=task, model=model, params=params, command=command,
+                       machine=machine, tags=tags, status=status, priority=priority, gpus=gpus,
+                       unless_tried=unless_tried)
+    _report(added)
+    _warn_if_tried(added)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -236,9 +208,9 @@ def start(exp_id):
     Example:
       exp start EXP-004
     """
-    from .config import resolve_machine
+    from .ops import record
 
-    _report(open_ledger().start(exp_id, machine=resolve_machine(None)))
+    _report(record.start(open_ledger(), exp_id))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -258,9 +230,11 @@ def result(exp_id, status, metrics_json, summary, reason, force):
       exp result EXP-001 --status success --metrics '{"accuracy": 0.934}' --summary "2 clusters"
       exp result EXP-003 --status failed --summary "OOM on whisper-large"
     """
+    from .ops import record
+
     metrics = parse_json_object(metrics_json, "--metrics") if metrics_json is not None else None
-    exp = open_ledger().result(exp_id, status=status, metrics=metrics, summary=summary, reason=reason, force=force)
-    _report(exp)
+    _report(record.result(open_ledger(), exp_id, status=status, metrics=metrics, summary=summary, reason=reason,
+                          force=force))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -274,12 +248,9 @@ def cancel(exp_id, reason):
     Example:
       exp cancel EXP-007 --reason "superseded by EXP-009"
     """
-    from .liveness import who
-    from .runner import stop_local
+    from .ops import record
 
-    exp = open_ledger().cancel(exp_id, reason=reason, by=who())
-    stop_local(exp)
-    _report(exp)
+    _report(record.cancel(open_ledger(), exp_id, reason=reason))
 
 
 @cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -303,7 +274,7 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     import shlex
     import signal
 
-    from .config import resolve_machine, resolve_target, workdir_fields
+    from .config import resolve_machine
     from .liveness import runner_info
     from .runner import Execution
 
@@ -318,11 +289,13 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
         exp = store.modify(exp_id, lambda e, now: models.start(
             e, runner=runner_info(), machine=resolve_machine(None), now=now))
     else:
+        from .ops import record
+
         text = shlex.join(command)
-        exp = store.add(name=name or text[:60], task=task, model=model, params=params, command=text,
-                        machine=resolve_machine(resolve_target(machine)), tags=tags, status=Status.RUNNING,
-                        runner=runner_info(), **workdir_fields())
-        _warn_if_tried(store, exp, task=task, model=model, params=params)
+        added = record.add(store, name=name or text[:60], task=task, model=model, params=params, command=text,
+                           machine=machine, tags=tags, status=Status.RUNNING, runner=runner_info())
+        exp = added.experiment
+        _warn_if_tried(added)
     execution = Execution(store, exp, list(command), quiet_stdout=json_mode())
     if not json_mode():
         click.echo(f"{exp.id} RUNNING · output saved in {execution.run_dir}", err=True)
@@ -346,11 +319,12 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     raise click.exceptions.Exit(128 + received[0] if received else outcome.exit_code)  # 130 after Ctrl-C
 
 
-def _report(exp) -> None:
+def _report(recorded) -> None:
+    """A lifecycle result: its JSON, or the experiment in one line."""
     if json_mode():
-        output.emit_json({"experiment": exp.to_dict()})
+        output.emit_json(recorded.to_json())
         return
-    click.echo(output.result_line(exp))
+    click.echo(output.result_line(recorded.experiment))
 
 
 def _statuses(values) -> tuple:
@@ -369,9 +343,10 @@ def _statuses(values) -> tuple:
               help="Field, params.X or metrics.X; prefix - for descending; missing values last.")
 @click.option("--limit", type=click.IntRange(0, 10**9), default=100, show_default=True,
               help="Show at most this many; 0 shows all.")
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many matches first (the next page).")
 @listing_options
 @common_options
-def list_(statuses, task, model, machine, tags, where, sort, limit, fields, wide):
+def list_(statuses, task, model, machine, tags, where, sort, limit, offset, fields, wide):
     """List experiments, newest first, with filters and a query.
 
     \b
@@ -380,25 +355,22 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, fields, wide
       exp list --where 'params.lr < 0.001 and metrics.acc > 0.9' --sort -metrics.acc --limit 10
       exp list --fields id,name,params.lr,metrics.acc
     """
-    from .store import Search
+    from .ops.search import list_experiments
 
-    search = Search(status=_statuses(statuses), task=task, model=model, machine=machine,
-                    tags=tuple(t for tag in tags for t in tag.split(",") if t), where=_query(where), sort=sort,
-                    limit=None if limit == 0 else limit)
-    search.sort_keys()
-    found, total = open_ledger(reap=True).search(search)
+    found = list_experiments(open_ledger(), status=_statuses(statuses), task=task, model=model, machine=machine,
+                             tags=tuple(t for tag in tags for t in tag.split(",") if t), where=_query(where),
+                             sort=sort, limit=None if limit == 0 else limit, offset=offset)
     filtered = statuses or task or model or machine or tags or where
-    _print_list(found, total, empty="no experiments match" if filtered else "no experiments yet: exp add --name …",
+    _print_list(found, empty="no experiments match" if filtered else "no experiments yet: exp add --name …",
                 fields=fields, wide=wide)
 
 
-def _print_list(found, total, *, empty, fields=None, json_fields=LISTING_FIELDS, columns=DEFAULT_COLUMNS,
-                wide=False) -> None:
+def _print_list(found, *, empty, fields=None, columns=DEFAULT_COLUMNS, wide=False) -> None:
     if json_mode():
-        output.emit_json({"experiments": [project(e, fields or json_fields) for e in found], "total": total,
-                          "truncated": total > len(found)})
+        output.emit_json(found.to_json(fields))
     else:
-        output.print_experiments(found, total=total, empty=empty, columns=fields or columns, wide=wide)
+        output.print_experiments(found.experiments, total=found.total, empty=empty, columns=fields or columns,
+                                 wide=wide, offset=found.offset)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -411,22 +383,15 @@ def show(exp_id):
     Example:
       exp show EXP-001
     """
-    models.parse_id(exp_id)  # a malformed ID is bad input before anything else happens
-    store = open_ledger(reap=True)
-    exp = store.get(exp_id)
-    steps = store.read_steps(exp)
-    from .query import Has
+    from .ops.show import show as find
 
-    asked = models.format_id(models.parse_id(exp_id))
-    # After a merge, the ID asked for may also be the old ID of a renumbered experiment.
-    renamed = [other for other in store.search(where=Has(("aliases",), asked), sort="id")[0] if other.uuid != exp.uuid]
+    shown = find(open_ledger(), exp_id)
     if json_mode():
-        output.emit_json({"experiment": exp.to_dict(), "steps": output.step_summary(steps),
-                          "also_was": [other.id for other in renamed]})
+        output.emit_json(shown.to_json())
         return
-    output.print_experiment(exp, steps=steps, run_dir=store.run_dir(exp))
-    for other in renamed:
-        click.echo(f"note: {asked} was also the ID of {other.id} ({output.printable(other.name)}) in a ledger "
+    output.print_experiment(shown.experiment, steps=shown.steps, run_dir=shown.run_dir)
+    for other in shown.also_was:
+        click.echo(f"note: {shown.asked} was also the ID of {other.id} ({output.printable(other.name)}) in a ledger "
                    "merged into this one", err=True)
 
 
@@ -485,11 +450,9 @@ def compare(exp_ids, where, top, by, limit, baseline, lower, show_all, wide):
       exp compare --where 'task = asr' --top 2 --by metrics.wer --lower
       exp compare --where 'task = asr and status = success' --lower wer --baseline EXP-004
     """
-    from .compare import compare as build
-    from .compare import rank
+    from .ops.compare import compare as build
     from .query import field_path
 
-    where = _query(where)
     metric = _metric_name(field_path(by, flag="--by")) if by else None
     lowered = _names(None if lower == _BY_METRIC else lower)
     if lower == _BY_METRIC:
@@ -498,29 +461,13 @@ def compare(exp_ids, where, top, by, limit, baseline, lower, show_all, wide):
         lowered |= {metric}
     if top and metric is None:
         raise BadInput("--top N ranks by a metric: add --by metrics.X (and --lower if smaller is better)")
-    for ref in exp_ids:
-        models.parse_id(ref)
-    store = open_ledger(reap=True)
-    chosen = {exp.uuid: exp for exp in (store.get(ref) for ref in exp_ids)}
-    if where or (top and not exp_ids):
-        found = store.search(where=where, sort="-id", limit=None if top else limit)[0]
-        chosen.update((exp.uuid, exp) for exp in found)
-    experiments = list(chosen.values())
-    if metric is not None:
-        experiments = rank(experiments, metric, lower=lowered)
-        if top:
-            experiments = [e for e in experiments if metric in e.metrics][:top]
-    if len(experiments) < 2:
-        raise BadInput("compare needs two or more different experiments: give IDs "
-                       "(exp compare EXP-001 EXP-002), --where, or --top N --by metrics.X")
-    base = store.get(baseline) if baseline else (experiments[0] if metric is not None else None)
-    if base is not None and base.uuid not in {e.uuid for e in experiments}:
-        experiments.insert(0, base)
-    comparison = build(experiments, lower=lowered, baseline=base)
+    comparison = build(open_ledger(), exp_ids, where=_query(where), top=top, by=metric, limit=limit,
+                       baseline=baseline, lower=lowered)
     if json_mode():
-        output.emit_json({**comparison, "experiments": [project(e) for e in comparison["experiments"]]})
+        output.emit_json(comparison.to_json())
     else:
-        output.print_comparison(comparison, show_all=show_all, rows=len(experiments) >= ROWS_FROM, wide=wide)
+        output.print_comparison(comparison, show_all=show_all, rows=len(comparison.experiments) >= ROWS_FROM,
+                                wide=wide)
 
 
 def _metric_name(path: tuple) -> str:
@@ -551,12 +498,12 @@ def check(task, model, params_json, neighbours, replicate, fail_if_tried):
       exp check --task asr --model whisper-small --params '{"lr": 1e-4}'
       exp check --task asr --params '{"lr": 1e-3}' --fail-if-tried || echo "skip"
     """
-    from .check import check as find
+    from .ops.check import check as find
 
     if not (task or model or params_json):
         raise BadInput("check needs the config to look for: --task, --model and/or --params")
-    params = parse_json_object(params_json, "--params") if params_json is not None else {}
-    found = find(open_ledger(reap=True), task=task, model=model, params=params, replicate=replicate or None,
+    params = parse_json_object(params_json, "--params") if params_json is not None else None
+    found = find(open_ledger(), task=task, model=model, params=params, replicate=replicate or None,
                  neighbours=neighbours)
     if json_mode():
         output.emit_json(found.to_json())
@@ -603,7 +550,7 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
         metric_names = [path[1] for path in paths]
     groups = [field_path(g, flag="--group-by") for g in group_by.split(",") if g.strip()] if group_by else None
     statuses = _statuses(statuses)
-    found, _ = open_ledger(reap=True).search(status=statuses, where=_query(where), sort="id", limit=None)
+    found = open_ledger(reap=True).search(status=statuses, where=_query(where), sort="id", limit=None)
     table = tables.summarize(found, group_by=groups, replicate=replicate, metrics=metric_names, lower=_names(lower))
     if table["skipped"]:
         output.warning_line(f"skipped {len(table['skipped'])} experiment(s) without "
@@ -639,8 +586,9 @@ def queue(where, fields, wide):
       exp queue
       exp queue --where 'model ~ whisper'
     """
-    found = open_ledger(reap=True).queue(where=_query(where))
-    _print_list(found, len(found), empty="the queue is empty", fields=fields, json_fields=QUEUE_FIELDS,
+    from .ops.search import queue as find
+
+    _print_list(find(open_ledger(), where=_query(where)), empty="the queue is empty", fields=fields,
                 columns=QUEUE_COLUMNS, wide=wide)
 
 
@@ -658,7 +606,7 @@ def doctor(fix):
     """
     store = open_ledger(reap=True)
     report = {"source": click.get_current_context().meta["store_source"], **store.doctor(fix=fix)}
-    for lost in click.get_current_context().meta["reaped"]:
+    for lost in store.reap_once():
         report["problems"].append({"kind": "lost_run", "severity": "error", "line": None, "fixable": True,
                                    "fixed": True, "message": f"{lost.id} was RUNNING but {lost.failed_reason}; "
                                    "marked FAILED"})

@@ -541,7 +541,7 @@ def _check_attempt(exp: Experiment, attempt: int | None) -> None:
 def record_result(
     exp: Experiment,
     *,
-    status: Status,
+    status: Status | str,
     metrics: dict | None = None,
     summary: str | None = None,
     reason: str | None = None,
@@ -558,6 +558,7 @@ def record_result(
     the explicit one, else the summary (the seed records failures that way).
     """
     _check_attempt(exp, attempt)
+    status = Status.parse(status)
     if not status.finished:
         raise BadInput(f"a result's status is success, failed or cancelled, not {status.value.lower()}")
     if metrics is not None and not isinstance(metrics, dict):

@@ -235,7 +235,8 @@ def column_cell(exp: Experiment, column: str):
 
 
 def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
-                      columns: tuple[str, ...] = fields.DEFAULT_COLUMNS, wide: bool = False) -> None:
+                      columns: tuple[str, ...] = fields.DEFAULT_COLUMNS, wide: bool = False,
+                      offset: int = 0) -> None:
     """The table `list` and `queue` print, and a note when the limit cut it."""
     if not experiments:
         click.echo(empty)
@@ -244,7 +245,9 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
     headers = [column.upper() if "." not in column else column for column in columns]
     widths = {header: _COLUMN_WIDTHS.get(column, 24) for header, column in zip(headers, columns)}
     click.echo(render_table(headers, rows, max_widths=widths, wide=wide))
-    if total > len(experiments):
+    if offset:
+        click.echo(f"showing {offset + 1}-{offset + len(experiments)} of {total}", err=True)
+    elif total > len(experiments):
         click.echo(f"showing {len(experiments)} of {total}; --limit 0 shows all", err=True)
 
 
@@ -265,19 +268,6 @@ def sparkline(values: list, width: int = 40) -> str:
     low, high = min(real), max(real)
     scale = (len(SPARKS) - 1) / (high - low) if high > low else 0
     return "".join(" " if b is None else SPARKS[round((b - low) * scale)] for b in buckets)
-
-
-def step_summary(series: dict[str, tuple[list, list]]) -> dict:
-    """Per step metric: points, step range, last, min and max (what `show --json` gives)."""
-    from .steps import all_finite
-
-    out = {}
-    for name, (steps, values) in series.items():
-        finite = values if all_finite(values) else [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-        out[name] = {"points": len(values), "first_step": steps[0] if steps else None,
-                     "last_step": steps[-1] if steps else None, "last": values[-1] if values else None,
-                     "min": min(finite) if finite else None, "max": max(finite) if finite else None}
-    return out
 
 
 def _provenance_rows(exp: Experiment) -> list[tuple[str, str]]:
@@ -346,8 +336,10 @@ def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None
         reason = old.get("failed_reason") or old.get("summary")
         text = f"{old['status']} (replaced {relative_time(old.get('replaced'))}) {pairs_text(old.get('metrics') or {})}"
         rows.append(("earlier result", text.rstrip() + (f" · {reason}" if reason else "")))
+    from .steps import summary
+
     for name, (_, values) in (steps or {}).items():
-        stats = step_summary({name: ([], values)})[name]
+        stats = summary({name: ([], values)})[name]
         rows.append(("steps", f"{name:<12} {sparkline(values)}  {stats['points']} points, last "
                               f"{value_text(stats['last'])} (min {value_text(stats['min'])}, "
                               f"max {value_text(stats['max'])})"))
@@ -373,14 +365,14 @@ def _when(text: str | None) -> str:
     return f"{text} ({relative_time(text)})" if text else ""
 
 
-def print_comparison(comparison: dict, *, show_all: bool, rows: bool = False, wide: bool = False) -> None:
-    """`compare`: differing params first, best metric marked ★, deltas against the baseline.
+def print_comparison(comparison, *, show_all: bool, rows: bool = False, wide: bool = False) -> None:
+    """`compare` (an ops.compare.Comparison): differing params first, best metric marked ★, deltas against the baseline.
 
     Few runs read best as columns side by side; many (`rows`) as one row each, so the table
     stays narrow whatever their number."""
-    experiments: list[Experiment] = comparison["experiments"]
-    differ, same = comparison["params"]["differ"], comparison["params"]["same"]
-    metrics = comparison["metrics"]
+    experiments: list[Experiment] = comparison.experiments
+    differ, same = comparison.params_differ, comparison.params_same
+    metrics = comparison.metrics
 
     def metric_cell(name, exp):
         metric = metrics[name]
@@ -416,7 +408,7 @@ def print_comparison(comparison: dict, *, show_all: bool, rows: bool = False, wi
             table.append(["outcome", *outcomes])
         headers = ["", *(exp.id for exp in experiments)]
         click.echo(render_table(headers, table, max_widths={exp.id: 40 for exp in experiments}, wide=wide))
-    notes = [f"★ best (↑ higher, ↓ lower is better; --lower NAME to flip); deltas against {comparison['baseline']}"]
+    notes = [f"★ best (↑ higher, ↓ lower is better; --lower NAME to flip); deltas against {comparison.baseline}"]
     if same and not show_all:
         notes.append(f"{_count(len(same), 'identical param')} hidden; --all shows them")
     click.echo("; ".join(notes), err=True)

@@ -135,3 +135,15 @@ def last_of(data) -> dict:
     long series, a few pages instead of the whole); `system/` series left out, as above."""
     return {name: _VALUE.unpack_from(data, stop - 8)[0] for name, start, stop in chunks(data)[0]
             if stop > start and not name.startswith(SYSTEM)}
+
+
+def summary(series: dict[str, tuple[list, list]]) -> dict:
+    """Per metric: points, step range, last, min and max (what `show --json` gives); NaN and
+    ±inf never count as the min or max."""
+    out = {}
+    for name, (steps, values) in series.items():
+        finite = values if all_finite(values) else [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        out[name] = {"points": len(values), "first_step": steps[0] if steps else None,
+                     "last_step": steps[-1] if steps else None, "last": values[-1] if values else None,
+                     "min": min(finite) if finite else None, "max": max(finite) if finite else None}
+    return out

@@ -75,8 +75,8 @@ def reconcile(current: list[Experiment], incoming: list[Experiment]) -> list[tup
 
 def merge(source, target, *, steps: bool = True) -> dict:
     """Bring every experiment of `source` into `target` (stores); returns what was done."""
-    current, _ = target.search(limit=None, sort="id")
-    incoming, _ = source.search(limit=None, sort="id")
+    current = target.search(limit=None, sort="id")
+    incoming = source.search(limit=None, sort="id")
     known = {exp.uuid for exp in current}
     writes = reconcile(current, incoming)
     report = {"added": 0, "updated": 0, "renumbered": [], "unchanged": 0, "step_series": 0}

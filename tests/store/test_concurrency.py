@@ -42,8 +42,8 @@ def test_eight_processes_adding_and_recording_at_once_lose_nothing(tmp_path):
     assert len(lines) == 400  # no torn or merged line: each parses on its own
     records = [json.loads(line) for line in lines]
     with open_store(path) as store:
-        found, total = store.search(limit=None, sort="id")
-    assert total == 200
+        found = store.search(limit=None, sort="id")
+    assert found.total == 200
     assert [e.id for e in found] == [f"EXP-{n:03d}" for n in range(1, 201)]  # no duplicate, none skipped
     assert all(e.status is Status.SUCCESS and e.metrics == {"i": e.params["i"]} for e in found)
     assert {r["uuid"] for r in records} == {e.uuid for e in found}
@@ -70,8 +70,8 @@ def test_writers_killed_at_random_moments_never_lose_an_acknowledged_write(tmp_p
     with open_store(path, warn=lambda m: None) as store:
         for exp_id in acked:
             assert store.get(exp_id).status is Status.SUCCESS
-        found, total = store.search(limit=None, sort="id")
+        found = store.search(limit=None, sort="id")
         numbers = [int(e.id[4:]) for e in found]
-        assert numbers == list(range(1, total + 1))  # no duplicate, none skipped
+        assert numbers == list(range(1, found.total + 1))  # no duplicate, none skipped
         report = store.doctor()
         assert report["healthy"], report["problems"]

@@ -68,7 +68,7 @@ def test_search_filters_combine(store):
     store.result(2, status=Status.FAILED, reason="OOM")
 
     def names(**criteria):
-        return [e.name for e in store.search(sort="id", **criteria)[0]]
+        return [e.name for e in store.search(sort="id", **criteria)]
 
     assert names(task="asr") == ["a", "b"]
     assert names(status=(Status.SUCCESS, Status.FAILED)) == ["a", "b"]
@@ -84,12 +84,12 @@ def test_sort_by_metric_puts_missing_last_and_limit_reports_the_total(store):
         _add(store, f"r{i}", params={"lr": 10.0 ** -i})
         if acc is not None:
             store.result(i + 1, status=Status.SUCCESS, metrics={"acc": acc})
-    found, total = store.search(sort="-metrics.acc")
+    found = store.search(sort="-metrics.acc")
     assert [e.name for e in found] == ["r2", "r3", "r0", "r1"]
-    found, total = store.search(sort="metrics.acc", limit=2)
-    assert ([e.name for e in found], total) == (["r0", "r3"], 4)
-    assert [e.name for e in store.search(sort="params.lr")[0]] == ["r3", "r2", "r1", "r0"]
-    assert [e.id for e in store.search()[0]] == ["EXP-004", "EXP-003", "EXP-002", "EXP-001"]  # newest first
+    found = store.search(sort="metrics.acc", limit=2)
+    assert ([e.name for e in found], found.total) == (["r0", "r3"], 4)
+    assert [e.name for e in store.search(sort="params.lr")] == ["r3", "r2", "r1", "r0"]
+    assert [e.id for e in store.search()] == ["EXP-004", "EXP-003", "EXP-002", "EXP-001"]  # newest first
 
 
 def test_bad_sort_fields_are_bad_input(store):
@@ -115,4 +115,51 @@ def test_tried_before_matches_canonically_equal_configs(store):
 
 def test_search_accepts_a_search_object(store):
     _add(store, "a", task="x")
-    assert store.search(Search(task="x"))[1] == 1
+    assert store.search(Search(task="x")).total == 1
+
+
+def test_pages_by_offset_and_cursor_cover_every_match_once(store):
+    for i in range(7):
+        _add(store, f"r{i}", task="asr" if i % 2 == 0 else "lm")
+    first = store.search(sort="id", limit=3)
+    assert ([e.name for e in first], first.total, first.offset) == (["r0", "r1", "r2"], 7, 0)
+    assert first.truncated and first.next_cursor
+    assert [e.name for e in store.search(sort="id", limit=3, offset=3)] == ["r3", "r4", "r5"]
+    names, cursor = [], None
+    while True:
+        page = store.search(sort="id", limit=3, cursor=cursor)
+        assert page.total == 7
+        names += [e.name for e in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert names == [f"r{i}" for i in range(7)]
+    beyond = store.search(sort="id", limit=3, offset=50)
+    assert (list(beyond), beyond.total, beyond.next_cursor) == ([], 7, None)
+    filtered = store.search(task="asr", sort="-id", limit=2, offset=1)  # plain filter
+    assert ([e.name for e in filtered], filtered.total) == (["r4", "r2"], 4)
+    queried = store.search(where="task = lm", sort="-id", limit=2, offset=2)  # --where path
+    assert ([e.name for e in queried], queried.total) == (["r1"], 3)
+    assert store.search(sort="id", limit=None, offset=5).total == 7
+
+
+def test_a_cursor_is_bound_to_its_search(store):
+    for i in range(4):
+        _add(store, f"r{i}", task="asr")
+    cursor = store.search(sort="id", limit=2).next_cursor
+    with pytest.raises(BadInput, match="another search"):
+        store.search(sort="-id", limit=2, cursor=cursor)
+    with pytest.raises(BadInput, match="cursor"):
+        store.search(sort="id", limit=2, cursor="not-a-cursor!")
+    with pytest.raises(BadInput, match="offset"):
+        store.search(offset=-1)
+
+
+def test_statuses_read_in_any_form(store):
+    _add(store, "a")
+    store.result(1, status="success")
+    _add(store, "b")
+    for status in ("success", "SUCCESS", ("success",), [Status.SUCCESS], (" Success ",)):
+        assert [e.name for e in store.search(status=status)] == ["a"], status
+    with pytest.raises(BadInput, match="unknown status"):
+        store.search(status="done")

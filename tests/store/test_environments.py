@@ -54,7 +54,7 @@ def _ledger(tmp_path) -> str:
 
 def _shown(url: str) -> dict:
     with open_store(url) as store:
-        return {exp.id: exp.to_dict() for exp in store.search(limit=None, sort="id")[0]}
+        return {exp.id: exp.to_dict() for exp in store.search(limit=None, sort="id")}
 
 
 def test_old_and_seed_lines_read_as_before_and_new_records_are_shown_whole(tmp_path):

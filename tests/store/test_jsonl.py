@@ -62,7 +62,7 @@ def test_a_seed_ledger_is_read_and_continued(path):
     assert naive["EXP-003"]["status"] == "QUEUED"
     with open_store(str(path)) as store:  # and our update of a seed record is the current state
         assert store.get(2).status is Status.FAILED and store.get(2).tags == ["large"]
-        assert [e.id for e in store.search(where="status = success and tags has large or id = 2")[0]] == ["EXP-002"]
+        assert [e.id for e in store.search(where="status = success and tags has large or id = 2")] == ["EXP-002"]
         assert store.doctor()["problems"] == []
 
 
@@ -88,7 +88,7 @@ def test_the_index_follows_appends_from_other_writers_and_rebuilds_after_a_rewri
     # The file is replaced (git checkout, a merge): the index starts over.
     _write_lines(path, SEED_LEDGER)
     with open_store(str(path)) as store:
-        assert store.get(1).name == "whisper logit lens" and store.search()[1] == 2
+        assert store.get(1).name == "whisper logit lens" and store.search().total == 2
     # The index is deleted: it is rebuilt from the log, losing nothing.
     for cached in (path.parent / ".exp-cache").glob("*.sqlite3*"):
         cached.unlink()
@@ -119,16 +119,16 @@ def test_a_torn_line_is_skipped_with_a_warning_and_quarantined_by_doctor(path):
     with open(path, "ab") as handle:
         handle.write(b'{"id": "EXP-002", "name": "cut o')  # a writer died mid-line
     with open_store(str(path), warn=warnings.append) as store:
-        assert store.search()[1] == 1 and warnings == []  # it may still be a write in progress
+        assert store.search().total == 1 and warnings == []  # it may still be a write in progress
     os.utime(path, (time.time() - 60, time.time() - 60))
     with open_store(str(path), warn=warnings.append) as store:
-        assert store.search()[1] == 1
+        assert store.search().total == 1
         assert warnings and "line 2) is incomplete" in warnings[-1]
         created = store.add(name="b")  # does not glue onto the torn line
         assert created.id == "EXP-002"
     assert path.read_bytes().count(b"\n") == 3
     with open_store(str(path), warn=warnings.append) as store:
-        assert [e.name for e in store.search(sort="id")[0]] == ["a", "b"]
+        assert [e.name for e in store.search(sort="id")] == ["a", "b"]
         assert any("line 2" in w for w in warnings)
         report = store.doctor()
         assert [(p["kind"], p["line"]) for p in report["problems"]] == [("unreadable", 2)]
@@ -139,7 +139,7 @@ def test_a_torn_line_is_skipped_with_a_warning_and_quarantined_by_doctor(path):
     assert quarantine.read_bytes() == b'{"id": "EXP-002", "name": "cut o\n'
     assert path.read_bytes().count(b"\n") == 2
     with open_store(str(path), warn=warnings.append) as store:
-        assert [e.name for e in store.search(sort="id")[0]] == ["a", "b"]
+        assert [e.name for e in store.search(sort="id")] == ["a", "b"]
         assert store.doctor()["problems"] == []
 
 
@@ -164,7 +164,7 @@ def test_a_full_disk_leaves_the_ledger_byte_identical(path):
     assert "nothing was recorded" in proc.stdout
     assert path.read_bytes() == before
     with open_store(str(path)) as store:
-        assert store.search()[1] == 1 and store.add(name="after").id == "EXP-002"
+        assert store.search().total == 1 and store.add(name="after").id == "EXP-002"
 
 
 def test_an_unwritable_place_is_a_store_error(tmp_path):
@@ -186,7 +186,8 @@ def test_reads_work_when_the_index_folder_cannot_be_created(path):
 
 def test_a_missing_ledger_reads_as_empty_and_creates_nothing(tmp_path):
     with open_store(str(tmp_path / "nowhere" / "experiments.jsonl")) as store:
-        assert store.search() == ([], 0)
+        found = store.search()
+        assert (found, found.total) == ([], 0)
     assert not (tmp_path / "nowhere").exists()
 
 

@@ -80,8 +80,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def store_agrees_with_the_model(self):
-        found, total = self.store.search(limit=None)
-        assert total == len(self.model)
+        found = self.store.search(limit=None)
+        assert found.total == len(self.model)
         assert {e.id: e.status.value for e in found} == self.model
 
     def teardown(self):
@@ -91,7 +91,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert naive == self.model
             shutil.rmtree(self.folder / ".exp-cache")
             with open_store(str(self.path)) as fresh:
-                assert {e.id: e.status.value for e in fresh.search(limit=None)[0]} == self.model
+                assert {e.id: e.status.value for e in fresh.search(limit=None)} == self.model
         shutil.rmtree(self.folder)
 
 

@@ -196,7 +196,7 @@ def running_with_steps(url: str, runner: subprocess.Popen) -> str:
     with open_store(url) as store:
         for _ in range(600):
             assert runner.poll() is None, "the live run ended early"
-            found, _ = store.search(status=(Status.RUNNING,), sort="-id", limit=1)
+            found = store.search(status=(Status.RUNNING,), sort="-id", limit=1)
             if found and store.read_steps(found[0]).get("loss"):
                 return found[0].id
             time.sleep(0.1)

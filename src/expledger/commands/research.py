@@ -22,7 +22,7 @@ def _since(text: str | None):
 def _experiments(task: str | None, where: str | None):
     query = _query(where)
     store = open_ledger(reap=True)
-    found, _ = store.search(task=task, where=query, sort="id", limit=None)
+    found = store.search(task=task, where=query, sort="id", limit=None)
     return store, found, query
 
 

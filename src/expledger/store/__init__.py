@@ -11,9 +11,9 @@ import os
 from collections.abc import Callable
 
 from ..errors import BadInput
-from .base import Search, Store
+from .base import Page, Search, Store
 
-__all__ = ["Search", "Store", "open_store", "register_store"]
+__all__ = ["Page", "Search", "Store", "open_store", "register_store"]
 
 _BUILDERS: dict[str, Callable[..., Store]] = {}
 

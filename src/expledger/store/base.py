@@ -40,13 +40,16 @@ class Search:
     """What to find; each backend turns it into its own query.
 
     Args:
-        status: keep these statuses (empty: all).
+        status: keep these statuses (empty: all); words in any case or Status members,
+            one word or several (`"success"`, `("SUCCESS", Status.FAILED)`).
         task, model, machine: keep exact matches (None: any).
-        tags: keep experiments carrying every one of these tags.
+        tags: keep experiments carrying every one of these tags (one tag or several).
         fingerprint: keep the same task + model + canonical params.
         where: a `--where` expression (text, or an AST from expledger.query.parse).
         sort: a field, `params.X` or `metrics.X`; a leading `-` sorts descending; missing last.
         limit: at most this many (None: all).
+        offset: skip this many matches first (a page further down).
+        cursor: where the previous page ended (`Page.next_cursor`); replaces `offset`.
     """
 
     status: tuple = ()
@@ -58,6 +61,20 @@ class Search:
     where: object = None
     sort: str = "-id"
     limit: int | None = None
+    offset: int = 0
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        # One parser for statuses everywhere: "success" and ("SUCCESS",) mean the same, and a
+        # single word is one status, not its letters.
+        statuses = (self.status,) if isinstance(self.status, str) else tuple(self.status or ())
+        object.__setattr__(self, "status", tuple(Status.parse(s) for s in statuses))
+        if isinstance(self.tags, str):
+            object.__setattr__(self, "tags", (self.tags,))
+        for name in ("limit", "offset"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise BadInput(f"{name} must be a whole number, 0 or more (got {value!r})")
 
     def sort_keys(self) -> list[tuple[tuple[str, ...], bool]]:
         """The sort, `-priority,id`, as [(path, descending), …]; BadInput for unknown fields."""
@@ -76,6 +93,60 @@ class Search:
             keys.append((path, text.startswith("-")))
         return keys
 
+    def _digest(self) -> str:
+        """What a cursor is bound to: the filters and the sort, not the page."""
+        import hashlib
+
+        key = (self.status, self.task, self.model, self.machine, self.tags, self.fingerprint, self.where, self.sort)
+        return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+
+    def cursor_at(self, offset: int) -> str:
+        """An opaque token for the page that starts `offset` matches in."""
+        import base64
+
+        return base64.urlsafe_b64encode(f"{offset}:{self._digest()}".encode()).decode().rstrip("=")
+
+    def paged(self) -> Search:
+        """This search with its cursor turned into an offset; BadInput for a cursor that
+        is malformed or belongs to another search."""
+        if self.cursor is None:
+            return self
+        import base64
+        import binascii
+
+        try:
+            text = base64.urlsafe_b64decode(self.cursor + "=" * (-len(self.cursor) % 4)).decode()
+            offset_text, digest = text.split(":")
+            offset = int(offset_text)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise BadInput(f"cursor {self.cursor!r} is not one a search gave out") from None
+        if digest != self._digest() or offset < 0:
+            raise BadInput("that cursor belongs to another search (other filters or sort): "
+                           "start again from the first page")
+        return dataclasses.replace(self, offset=offset, cursor=None)
+
+
+class Page(list):
+    """Experiments a search found, in order: one page of `total` matches, starting at `offset`.
+
+    A list, so it can be iterated, indexed and measured as before; `next_cursor` (None on
+    the last page) asks for the page after it.
+    """
+
+    def __init__(self, items=(), *, total: int = 0, offset: int = 0, next_cursor: str | None = None):
+        super().__init__(items)
+        self.total = total
+        self.offset = offset
+        self.next_cursor = next_cursor
+
+    @property
+    def truncated(self) -> bool:
+        """Whether matches were left out (before this page or after it)."""
+        return self.total > len(self)
+
+    def __repr__(self) -> str:
+        return f"Page({list.__repr__(self)}, total={self.total}, offset={self.offset})"
+
 
 class Store(ABC):
     """A ledger of experiments. Subclasses implement the core methods."""
@@ -86,6 +157,7 @@ class Store(ABC):
     def __init__(self, url: str, *, now: Callable[[], datetime] | None = None):
         self.url = url  # as given, to reconnect and to hand to children; print `display_url`
         self._now = now
+        self._reaped: list[Experiment] | None = None
         remember(url)
 
     @property
@@ -116,7 +188,8 @@ class Store(ABC):
 
     @abstractmethod
     def _search(self, search: Search) -> tuple[list[Experiment], int]:
-        """The matching records in order, limited, and how many matched in all."""
+        """The matching records in order, `search.offset` skipped and `search.limit` kept,
+        and how many matched in all (whatever the page)."""
 
     @abstractmethod
     def doctor(self, *, fix: bool = False) -> dict:
@@ -277,21 +350,27 @@ class Store(ABC):
         """Put a finished experiment back in the queue as a new attempt (see models.retry)."""
         return self.modify(ref, lambda exp, now: models.retry(exp, reason=reason, now=now))
 
-    def search(self, search: Search | None = None, **criteria) -> tuple[list[Experiment], int]:
-        """Experiments matching a Search (or its fields as keywords), and the total count."""
+    def search(self, search: Search | None = None, **criteria) -> Page:
+        """Experiments matching a Search (or its fields as keywords): a Page, with `.total`.
+
+        For a paged table: `search(limit=50, offset=1800)`, or pass the previous page's
+        `next_cursor` as `cursor=`.
+        """
         search = search or Search(**criteria)
         if isinstance(search.where, str):
             from ..query import parse
 
             search = dataclasses.replace(search, where=parse(search.where))
         search.sort_keys()  # validate before any backend work
-        if search.limit is not None and search.limit < 0:
-            raise BadInput("--limit must be 0 (all) or a positive number")
-        return self._search(search)
+        search = search.paged()
+        found, total = self._search(search)
+        end = search.offset + len(found)
+        more = search.limit is not None and end < total
+        return Page(found, total=total, offset=search.offset, next_cursor=search.cursor_at(end) if more else None)
 
-    def queue(self, *, where=None) -> list[Experiment]:
+    def queue(self, *, where=None) -> Page:
         """QUEUED experiments in the order a worker takes them: highest priority, then oldest."""
-        return self.search(status=(Status.QUEUED,), where=where, sort=QUEUE_ORDER)[0]
+        return self.search(status=(Status.QUEUED,), where=where, sort=QUEUE_ORDER)
 
     def reap_lost(self, *, lease: float | None = None) -> list[Experiment]:
         """Mark FAILED (or re-queue, while attempts remain) every RUNNING experiment whose
@@ -305,7 +384,7 @@ class Store(ABC):
         from ..liveness import this_host
 
         reaped = []
-        for exp in self.search(status=(Status.RUNNING,), sort="id")[0]:
+        for exp in self.search(status=(Status.RUNNING,), sort="id"):
             if not exp.runner.get("pid"):
                 continue
             if not self.shared_heartbeats and exp.runner.get("host") != this_host():
@@ -329,7 +408,18 @@ class Store(ABC):
                 continue  # it finished, or was claimed again, in the meantime
         return reaped
 
+    def reap_once(self) -> list[Experiment]:
+        """`reap_lost` the first time a reader asks on this store object; the runs it marked.
+
+        A ledger that cannot be written (read-only) is shown as it is.
+        """
+        if self._reaped is None:
+            try:
+                self._reaped = self.reap_lost()
+            except StoreError:
+                self._reaped = []
+        return self._reaped
+
     def tried_before(self, exp: Experiment) -> list[Experiment]:
         """Other experiments with the same task, model and params (canonically equal)."""
-        found, _ = self.search(fingerprint=exp.fingerprint, sort="id")
-        return [other for other in found if other.uuid != exp.uuid]
+        return [other for other in self.search(fingerprint=exp.fingerprint, sort="id") if other.uuid != exp.uuid]

@@ -347,23 +347,27 @@ class LedgerIndex:
     def search(self, search: Search) -> tuple[list[Experiment], int]:
         where, args = _COMPILER.where(search)
         if search.limit == 0:
-            return [], self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
+            return [], self._count(where, args)
         order, order_args = _COMPILER.order(search)
         limit = -1 if search.limit is None else search.limit
+        page = [*args, *order_args, limit, search.offset]
         # Sort and cut on row ids only, so the sorter never carries whole records. A --where
         # is costly per row: count in the same pass (a window); plain filters count from an index.
         if search.where is not None:
             picked = self._db.execute(f"SELECT rowid, count(*) OVER () FROM exp WHERE {where} ORDER BY {order} "
-                                      "LIMIT ?", [*args, *order_args, limit]).fetchall()
+                                      "LIMIT ? OFFSET ?", page).fetchall()
         else:
-            total = self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
+            total = self._count(where, args)
             picked = [(rowid, total) for (rowid,) in self._db.execute(
-                f"SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ?", [*args, *order_args, limit])]
+                f"SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", page)]
         if not picked:
-            return [], 0
+            return [], self._count(where, args) if search.offset else 0
         rows = dict(self._db.execute(
             f"SELECT rowid, data FROM exp WHERE rowid IN ({','.join('?' * len(picked))})", [r for r, _ in picked]))
         return [self._record(rows[rowid]) for rowid, _ in picked], picked[0][1]
+
+    def _count(self, where: str, args: list) -> int:
+        return self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
 
     def close(self) -> None:
         if self._db is not None:

@@ -147,8 +147,9 @@ class PostgresStore(Store):
         order, order_args = _COMPILER.order(search)
         with self._guard():
             total = self.db.execute(_sql(f"SELECT count(*) FROM experiments WHERE {where}"), args).fetchone()[0]
-            limit = "" if search.limit is None else f" LIMIT {int(search.limit)}"
-            rows = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order}{limit}"),
+            page = "" if search.limit is None else f" LIMIT {int(search.limit)}"
+            page += f" OFFSET {int(search.offset)}" if search.offset else ""
+            rows = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order}{page}"),
                                    [*args, *order_args]).fetchall()
         return [Experiment.from_dict(data) for (data,) in rows], total
 

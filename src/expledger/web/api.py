@@ -75,16 +75,15 @@ def list_experiments(store, args: Args) -> dict:
     offset = _int(args, "offset", 0, 0, 10**9)
     limit = _int(args, "limit", PAGE, 0, MAX_PAGE)
     fields = _fields(args)
-    found, total = store.search(_search(args, limit=offset + limit))
-    page = found[offset:]
-    return {"experiments": [project(exp, fields) for exp in page], "total": total,
-            "offset": offset, "limit": limit, "truncated": total > offset + len(page)}
+    page = store.search(dataclasses.replace(_search(args, limit=limit), offset=offset))
+    return {"experiments": [project(exp, fields) for exp in page], "total": page.total,
+            "offset": offset, "limit": limit, "truncated": page.total > offset + len(page)}
 
 
 def status_counts(store, args: Args) -> dict:
     """How many experiments each status holds under the other filters (the quick filters' counts)."""
     base = _search(args, statuses=False, limit=0)
-    counts = {status.value: store.search(dataclasses.replace(base, status=(status,)))[1] for status in Status}
+    counts = {status.value: store.search(dataclasses.replace(base, status=(status,))).total for status in Status}
     return {"counts": counts, "total": sum(counts.values())}
 
 
@@ -116,7 +115,8 @@ def _read_steps(store, exp) -> dict:
 
 def show(store, exp_id: str, args: Args) -> dict:
     """`exp show --json`, with the log tail and the run's folder."""
-    from ..output import log_tail, step_summary
+    from ..output import log_tail
+    from ..steps import summary as step_summary
 
     exp = store.get(exp_id)
     run_dir = store.run_dir(exp)

@@ -1,0 +1,99 @@
+"""Writing to the ledger: `exp add`, `start`, `result`, `cancel`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..models import Experiment, Status
+from ..store.base import Store
+
+SIMILAR_SHOWN = 10  # earlier runs of the same config an `add` result carries
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An experiment as a lifecycle move left it."""
+
+    experiment: Experiment
+
+    def to_json(self) -> dict:
+        return {"experiment": self.experiment.to_dict()}
+
+
+@dataclass(frozen=True)
+class Added(Recorded):
+    """A new experiment, and the earlier runs of the same task, model and params.
+
+    Attributes:
+        similar: up to SIMILAR_SHOWN of them, oldest first.
+        similar_total: how many there are in all.
+    """
+
+    similar: list[Experiment] = field(default_factory=list)
+    similar_total: int = 0
+
+    def to_json(self) -> dict:
+        return {"experiment": self.experiment.to_dict(), "similar": [s.to_dict() for s in self.similar],
+                "similar_total": self.similar_total}
+
+
+def add(store: Store, *, name: str, task: str | None = None, model: str | None = None, params: dict | None = None,
+        command: str | None = None, machine: str | None = None, tags=(), status: Status | str = Status.QUEUED,
+        priority: int = 0, gpus: int | None = None, workdir: str | None = None, runner: dict | None = None,
+        unless_tried: bool = False) -> Added:
+    """Register an experiment and name the earlier runs of its config.
+
+    A running experiment runs here: its machine defaults to this one ($EXP_MACHINE, else the
+    host name). A queued one's machine is its target, only what `machine` says: left empty
+    (or `any`), any worker may take it. `workdir` (default: the current folder) is where a
+    worker runs its command, found again relative to the repository on another machine.
+    With `unless_tried`, AlreadyTried (and nothing added) when the same config, seed
+    included, already succeeded or is running.
+    """
+    from ..config import resolve_machine, resolve_target, workdir_fields
+
+    status = Status.parse(status)
+    if unless_tried:
+        _refuse_if_tried(store, task=task, model=model, params=params or {})
+    target = resolve_target(machine)
+    where = resolve_machine(target) if status is Status.RUNNING else target
+    exp = store.add(name=name, task=task, model=model, params=params or {}, command=command, machine=where,
+                    tags=tags, status=status, priority=priority, gpus=gpus, runner=runner, **workdir_fields(workdir))
+    similar = store.tried_before(exp) if (task or model or params) else []  # a bare name is no config
+    return Added(exp, similar[:SIMILAR_SHOWN], len(similar))
+
+
+def start(store: Store, ref: str | int, *, machine: str | None = None) -> Recorded:
+    """QUEUED -> RUNNING, by hand (no runner watches it), on `machine` (default: this one)."""
+    from ..config import resolve_machine
+
+    return Recorded(store.start(ref, machine=resolve_machine(machine)))
+
+
+def result(store: Store, ref: str | int, *, status: Status | str, metrics: dict | None = None,
+           summary: str | None = None, reason: str | None = None, force: bool = False) -> Recorded:
+    """Record how an experiment ended; a recorded result is replaced only with `force`."""
+    return Recorded(store.result(ref, status=status, metrics=metrics, summary=summary, reason=reason, force=force))
+
+
+def cancel(store: Store, ref: str | int, *, reason: str | None = None, by: str | None = None) -> Recorded:
+    """Cancel a queued or running experiment; a running one's process on this machine is stopped.
+    `by` says who cancelled it (default: this user on this machine)."""
+    from ..liveness import who
+    from ..runner import stop_local
+
+    exp = store.cancel(ref, reason=reason, by=by or who())
+    stop_local(exp)
+    return Recorded(exp)
+
+
+def _refuse_if_tried(store: Store, *, task: str | None, model: str | None, params: dict) -> None:
+    from ..check import check as find
+    from ..errors import AlreadyTried
+
+    store.reap_once()
+    found = find(store, task=task, model=model, params=params, replicate=None, neighbours=0)
+    if found.blocks_rerun:
+        runs = ", ".join(f"{e.id} {e.status.value}" for e in found.matches if e.status in (Status.SUCCESS, Status.RUNNING))
+        raise AlreadyTried(f"not added: this config already ran ({runs}); "
+                           "exp show gives its results, or drop --unless-tried to run it again")
