@@ -53,6 +53,7 @@ class Status(str, Enum):
 
 
 FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELLED})
+_STATUS_WORDS = {status.value: status for status in Status}
 _ID = re.compile(r"(?:exp-?)?0*([0-9]+)", re.IGNORECASE | re.ASCII)  # ASCII digits only: "١" is no ID
 
 
@@ -352,10 +353,13 @@ def read_identity(data) -> tuple[str, int, Status]:
     exp_id = data.get("id")
     if not isinstance(exp_id, str) or not exp_id.strip():
         raise ValueError("record has no id")
-    try:
-        status = Status.parse(data.get("status") or "QUEUED")
-    except BadInput as err:
-        raise ValueError(str(err)) from None
+    word = data.get("status") or "QUEUED"
+    status = _STATUS_WORDS.get(word) if word.__class__ is str else None  # as we write it: no parsing
+    if status is None:
+        try:
+            status = Status.parse(word)
+        except BadInput as err:
+            raise ValueError(str(err)) from None
     for name in ("params", "metrics", "system"):
         if not isinstance(data.get(name) or {}, dict):
             raise ValueError(f"{name} is not a JSON object")

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from .sql import Compiler, SQLiteDialect, regexp
 
 SCHEMA_VERSION = 6
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
+COLD_BYTES = 1 << 20  # a catch-up this large takes the bulk path (orjson, indexes built after the rows)
+COUNTERS = ("builds", "replaced", "read_lines")  # kept in meta, across rebuilds
 PARTIAL_GRACE = 5.0  # seconds an unfinished last line may be a write in progress
 # Plain columns for every top-level field and small JSON columns for params, metrics and
 # tags: a query then parses a 50-byte params object instead of the whole 500-byte record.
@@ -45,6 +48,9 @@ CREATE INDEX IF NOT EXISTS exp_fingerprint ON exp(fingerprint);
 CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error TEXT);
 CREATE TABLE IF NOT EXISTS env(hash TEXT PRIMARY KEY, facts TEXT);
 """
+_INSERT = f"INSERT INTO exp({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_DROP_INDEXES = "DROP INDEX IF EXISTS exp_id; DROP INDEX IF EXISTS exp_num; DROP INDEX IF EXISTS exp_status; " \
+                "DROP INDEX IF EXISTS exp_fingerprint;"
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
 ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])}
@@ -145,15 +151,18 @@ class LedgerIndex:
             return
         try:
             with open(self.ledger, "rb") as handle:
-                if not self._continues(handle, stat, meta):
+                kept = self._continues(handle, stat, meta)
+                if kept is None:
                     self._reset()
-                    meta = {}
+                    meta = {key: meta[key] for key in COUNTERS if key in meta}
                 offset, lines = meta.get("offset", 0), meta.get("lines", 0)
                 handle.seek(offset)
                 chunk = handle.read()
         except OSError as err:
             raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        cold = len(complete) > COLD_BYTES  # a first build, or a big pull: the bulk path
+        loads, dumps = _json_codec(cold)
         latest: dict[str, tuple] = {}  # uuid -> (row fields, line number, raw line): the winner so far
         envs: dict[str, dict] = {}  # environments defined by the new lines
         bad = []
@@ -163,7 +172,7 @@ class LedgerIndex:
             lines += 1
             if raw.strip():
                 try:
-                    data = json.loads(raw.decode())
+                    data = loads(raw)
                     uuid, rev, status = read_identity(data)
                 except UnicodeDecodeError:
                     bad.append((lines, position, "not UTF-8 text"))
@@ -182,42 +191,72 @@ class LedgerIndex:
             position += len(raw)
             if progress and lines % 20_000 == 0:
                 progress.show(position - offset)
-        db.executemany(_UPSERT, [_row(*held[:4]) for held in latest.values()])
+        rows = _Rows(dumps)
+        if cold and offset == 0:  # an empty table: insert plainly, then build its indexes once
+            db.execute("PRAGMA cache_size=-65536")  # 64 MB for this connection: random uuids in the key
+            db.executescript(_DROP_INDEXES)
+            db.executemany(_INSERT, [rows.row(*held[:4]) for held in latest.values()])
+            db.executescript(_SCHEMA)
+        else:
+            db.executemany(_UPSERT, [rows.row(*held[:4]) for held in latest.values()])
         db.executemany("INSERT OR REPLACE INTO bad VALUES (?,?,?)", bad)
         if envs:
             db.executemany("INSERT OR IGNORE INTO env VALUES (?, ?)",
                            [(name, json.dumps(facts, ensure_ascii=False)) for name, facts in envs.items()])
             self._envs = None
         tail = (meta.get("tail", "").encode("latin-1") + complete)[-_TAIL:]
+        crc, adler = meta.get("sum") or (0, 1)
         offset += len(complete)
         whole = offset == stat.st_size
         updated = {
             "offset": offset,
             "lines": lines,
             "tail": tail.decode("latin-1"),
+            "sum": [zlib.crc32(complete, crc), zlib.adler32(complete, adler)],
             "file": [stat.st_dev, stat.st_ino],
             "identity": [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if whole else None,
             "partial_line": None if whole else lines + 1,  # a line still being written, or cut off
+            "builds": meta.get("builds", 0) + (meta.get("offset", 0) == 0 and bool(complete)),
+            "replaced": meta.get("replaced", 0) + (kept == "replaced"),
+            "read_lines": lines - meta.get("lines", 0),
         }
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updated.items()])
         if progress:
             progress.done()
 
-    def _continues(self, handle, stat, meta) -> bool:
-        """Whether the file is the one the index read, only grown since."""
+    def _continues(self, handle, stat, meta) -> str | None:
+        """How the file is related to what the index read: "grown" (the same file, appended
+        to), "replaced" (another file that begins with exactly the bytes indexed, as after a
+        `git pull` that only added lines: their checksum is kept), or None: read it anew."""
         offset = meta.get("offset", 0)
         if not offset:
-            return True
-        if meta.get("file") != [stat.st_dev, stat.st_ino] or stat.st_size < offset:
-            return False
+            return "grown"
+        if stat.st_size < offset:
+            return None
         start = max(0, offset - _TAIL)
         handle.seek(start)
-        return handle.read(offset - start) == meta.get("tail", "").encode("latin-1")
+        if handle.read(offset - start) != meta.get("tail", "").encode("latin-1"):
+            return None
+        if meta.get("file") == [stat.st_dev, stat.st_ino]:
+            return "grown"
+        handle.seek(0)
+        crc, adler, left = 0, 1, offset
+        while left:
+            block = handle.read(min(left, 1 << 24))
+            if not block:
+                return None
+            crc, adler, left = zlib.crc32(block, crc), zlib.adler32(block, adler), left - len(block)
+        return "replaced" if [crc, adler] == meta.get("sum") else None
+
+    def counters(self) -> dict:
+        """What the index did: full reads of the log (`builds`), replaced files caught up
+        without one (`replaced`), lines read by the last catch-up (`read_lines`)."""
+        return {key: self._meta(key) or 0 for key in COUNTERS}
 
     def _reset(self) -> None:
         self._db.execute("DELETE FROM exp")
         self._db.execute("DELETE FROM bad")
-        self._db.execute("DELETE FROM meta")
+        self._db.execute(f"DELETE FROM meta WHERE key NOT IN ({', '.join(repr(key) for key in COUNTERS)})")
         self._db.execute("DELETE FROM env")
         self._envs = None
 
@@ -390,24 +429,60 @@ def indexed_form(data: dict, raw: bytes) -> tuple[dict, bytes]:
     return json.loads(raw), raw
 
 
-def _row(identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
-    uuid, rev, status = identity
-    data, raw = indexed_form(data, raw)
-    exp_id = data["id"]
-    return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f, _EMPTY.get(f)) for f in SCALAR_FIELDS),
-            *(_json_column(data.get(f, _EMPTY.get(f))) for f in JSON_FIELDS),
-            fingerprint(data.get("task"), data.get("model"), data.get("params") or {}), line,
-            raw.decode("utf-8", "replace"))
+class _Rows:
+    """Index rows from log lines, with one fingerprint computed per distinct config."""
+
+    def __init__(self, dumps):
+        self.dumps = dumps
+        self.prints: dict[tuple, str] = {}  # (task, model, params as JSON) -> fingerprint
+
+    def row(self, identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
+        uuid, rev, status = identity
+        data, raw = indexed_form(data, raw)
+        exp_id = data["id"]
+        columns = [self.column(data.get(f, _EMPTY.get(f))) for f in JSON_FIELDS]
+        task, model = data.get("task"), data.get("model")
+        key = (repr(task), repr(model), columns[0])
+        printed = self.prints.get(key)
+        if printed is None:
+            printed = self.prints[key] = fingerprint(task, model, data.get("params") or {})
+        return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f, _EMPTY.get(f)) for f in SCALAR_FIELDS),
+                *columns, printed, line, raw.decode("utf-8", "replace"))
+
+    def column(self, value) -> str:
+        """JSON text of a params/metrics/tags/aliases value; the common empty ones as they are."""
+        if not value:
+            return "[]" if isinstance(value, list) else "{}" if isinstance(value, dict) else "null"
+        return self.dumps(value)
 
 
 _EMPTY = {"priority": 0, "aliases": []}  # what a line that leaves them out means
 
 
-def _json_column(value) -> str:
-    """JSON text of a params/metrics/tags/aliases value; the common empty ones without json.dumps."""
-    if not value:
-        return "[]" if isinstance(value, list) else "{}" if isinstance(value, dict) else "null"
-    return json.dumps(value, ensure_ascii=False)
+def _json_codec(bulk: bool):
+    """(loads, dumps) for log lines: orjson on the bulk path when it is installed (so only a
+    large catch-up pays its import), the standard library otherwise and for what orjson refuses
+    (NaN literals, integers beyond 64 bits: other tools' lines)."""
+    if bulk:
+        try:
+            import orjson
+        except ImportError:
+            pass
+        else:
+            def loads(raw: bytes):
+                try:
+                    return orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    return json.loads(raw.decode())
+
+            def dumps(value) -> str:
+                try:
+                    return orjson.dumps(value).decode()
+                except TypeError:
+                    return json.dumps(value, ensure_ascii=False)
+
+            return loads, dumps
+    return (lambda raw: json.loads(raw.decode())), (lambda value: json.dumps(value, ensure_ascii=False))
 
 
 def _version(db: sqlite3.Connection) -> int:
