@@ -3,12 +3,16 @@ so the web API and the MCP server, which send to_json(), show what `exp … --js
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from expledger import cli
 from expledger.errors import BadInput
-from expledger.ops import check, compare, record, search, show
+from expledger.ops import check, compare, doctor, record, search, show, sync
 from expledger.store import open_store
 
 
@@ -66,3 +70,68 @@ def test_operations_refuse_bad_input_before_touching_the_store(ledger_store, led
         search.list_experiments(ledger_store, sort="colour")
     assert ledger.read_bytes() == before
 
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_doctor_counts_lines_only_where_a_store_has_them(exp, store_url):
+    with open_store(store_url) as store:
+        for name in "abc":
+            record.add(store, name=name)
+        report = doctor.doctor(store)
+    jsonl = not store_url.startswith("postgresql")
+    assert report.holds == ("3 experiments in 3 lines" if jsonl else "3 experiments")
+    shown = exp("--store", store_url, "doctor")
+    assert shown.code == 0 and "None" not in shown.out
+    assert ("3 experiments in 3 lines" if jsonl else "3 experiments: 3 queued") in shown.out
+
+
+def test_doctor_says_what_became_of_each_lost_run(exp, store_url):
+    from expledger.liveness import this_host
+
+    dead = {"host": this_host(), "pid": _dead_pid(), "attempt": 1}
+    with open_store(store_url) as store:
+        record.add(store, name="retried", status="running", runner={**dead, "max_attempts": 2})
+        record.add(store, name="given up", status="running", runner={**dead, "max_attempts": 1})
+        report = doctor.doctor(store)
+    lost = [p for p in report.problems if p["kind"] == "lost_run"]
+    assert [(p["fixed"], p["severity"]) for p in lost] == [(True, "error")] * 2 and report.healthy
+    retried, given_up = (p["message"] for p in lost)
+    assert retried.startswith("EXP-001 was RUNNING but lost: no heartbeat") and "None" not in retried
+    assert retried.endswith("; re-queued for attempt 2 of 2")
+    assert given_up.startswith("EXP-002 was RUNNING but lost: no heartbeat") and given_up.endswith("; marked FAILED")
+
+
+def test_merge_and_copy_report_what_they_did(tmp_path):
+    laptop, lab, other = (str(tmp_path / name / "experiments.jsonl") for name in ("laptop", "lab", "other"))
+    with open_store(laptop) as store:
+        record.add(store, name="from the laptop")
+    with open_store(lab) as store:
+        record.add(store, name="from the lab")
+        merged = sync.merge(store, laptop)
+        body = merged.to_json()["report"]
+        assert set(body) == {"added", "updated", "unchanged", "step_series", "renumbered"} and body["added"] == 1
+        assert [(m["was"], m["id"]) for m in merged.renumbered] == [("EXP-001", "EXP-002")]
+        again = sync.merge(store, laptop)
+        assert (again.added, again.updated, again.unchanged) == (0, 0, 1)  # nothing new
+        with pytest.raises(BadInput, match="same store"):
+            sync.merge(store, lab)
+    copied = sync.copy(lab, other)
+    assert (copied.added, copied.target) == (2, other)
+
+
+def test_cli_asks_the_store_nothing_but_through_ops():
+    """cli.py parses and renders: every store call goes through expledger.ops."""
+    from expledger.store.base import Store
+
+    methods = {name for name in dir(Store) if not name.startswith("__")} - {"check_runs_root", "reap_once"}
+    tree = ast.parse(Path(cli.__file__).read_text(encoding="utf-8"))
+    calls = [node.func.attr for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
+             and (isinstance(node.func.value, ast.Name) and node.func.value.id == "store"
+                  or isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", "") == "open_ledger")]
+    assert calls == []

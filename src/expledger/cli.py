@@ -16,7 +16,6 @@ import click
 from . import __version__, output
 from .errors import BadInput, ExpledgerError
 from .fields import DEFAULT_COLUMNS, QUEUE_COLUMNS, parse_fields
-from . import models
 from .models import Status, parse_json_object
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -274,7 +273,6 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     import shlex
     import signal
 
-    from .config import resolve_machine
     from .liveness import runner_info
     from .runner import Execution
 
@@ -285,12 +283,11 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
                            "(or drop --id to register a new one)")
     params = parse_json_object(params_json, "--params") if params_json is not None else {}
     store.check_runs_root()
-    if exp_id:
-        exp = store.modify(exp_id, lambda e, now: models.start(
-            e, runner=runner_info(), machine=resolve_machine(None), now=now))
-    else:
-        from .ops import record
+    from .ops import record
 
+    if exp_id:
+        exp = record.start(store, exp_id, runner=runner_info()).experiment
+    else:
         text = shlex.join(command)
         added = record.add(store, name=name or text[:60], task=task, model=model, params=params, command=text,
                            machine=machine, tags=tags, status=Status.RUNNING, runner=runner_info())
@@ -313,7 +310,9 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
         for number, handler in previous.items():
             signal.signal(number, handler)
     if json_mode():
-        output.emit_json({"experiment": outcome.experiment.to_dict(), "exit_code": outcome.exit_code})
+        from .ops.runs import Ran
+
+        output.emit_json(Ran(outcome.experiment, outcome.exit_code).to_json())
     else:
         click.echo(output.result_line(outcome.experiment), err=True)
     raise click.exceptions.Exit(128 + received[0] if received else outcome.exit_code)  # 130 after Ctrl-C
@@ -407,19 +406,22 @@ def plot(exp_ids, metrics, out_path):
     Example:
       exp plot EXP-001 EXP-002 --metric loss -o loss.png
     """
-    from .plot import draw
+    from .ops.plot import plot as draw
 
-    store = open_ledger()
-    runs = [(exp, store.read_steps(exp)) for exp in (store.get(ref) for ref in dict.fromkeys(exp_ids))]
-    drawn = draw(runs, metrics=list(metrics), path=out_path)
+    plotted = draw(open_ledger(), exp_ids, path=out_path, metrics=metrics)
     if json_mode():
-        output.emit_json({"path": str(out_path), "metrics": drawn, "experiments": [e.id for e, _ in runs]})
+        output.emit_json(plotted.to_json())
     else:
-        click.echo(f"wrote {out_path}: {', '.join(drawn)} for {', '.join(e.id for e, _ in runs)}", err=True)
+        click.echo(f"wrote {out_path}: {', '.join(plotted.metrics)} for {', '.join(plotted.experiments)}", err=True)
+
+
+def _listed(text: str | None) -> list[str]:
+    """`a,b, c` as ["a", "b", "c"]."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def _names(text: str | None) -> frozenset[str]:
-    return frozenset(part.strip() for part in (text or "").split(",") if part.strip())
+    return frozenset(_listed(text))
 
 
 _BY_METRIC = "\0by"  # `--lower` given without names: the --by metric is lower-is-better
@@ -539,34 +541,21 @@ def export(fmt, statuses, where, group_by, replicate, columns, lower, precision,
       exp export --where 'task = asr' --format latex -o table.tex
       exp export --where 'task = asr' --group-by params.model,params.lr --format md
     """
-    from . import export as tables
-    from .query import field_path
+    from .ops.export import export as build
 
-    metric_names = None
-    if columns:
-        paths = [field_path(c, flag="--columns") for c in columns.split(",") if c.strip()]
-        if any(path[0] != "metrics" or len(path) != 2 for path in paths):
-            raise BadInput("--columns: export columns are metrics, e.g. metrics.acc,metrics.wer")
-        metric_names = [path[1] for path in paths]
-    groups = [field_path(g, flag="--group-by") for g in group_by.split(",") if g.strip()] if group_by else None
-    statuses = _statuses(statuses)
-    found = open_ledger(reap=True).search(status=statuses, where=_query(where), sort="id", limit=None)
-    table = tables.summarize(found, group_by=groups, replicate=replicate, metrics=metric_names, lower=_names(lower))
-    if table["skipped"]:
-        output.warning_line(f"skipped {len(table['skipped'])} experiment(s) without "
-                            f"{', '.join(table['metrics']) or 'metrics'}: {', '.join(table['skipped'][:10])}"
-                            + (" …" if len(table["skipped"]) > 10 else ""))
-    for warning in table["warnings"]:
+    table = build(open_ledger(), status=_statuses(statuses), where=_query(where), group_by=_listed(group_by),
+                  replicate=replicate, metrics=_listed(columns), lower=_names(lower))
+    for warning in table.warnings:
         output.warning_line(warning)
     as_json = json_mode() or fmt == "json"
     if as_json and not out_path:
-        output.emit_json({"table": table})
+        output.emit_json(table.to_json())
         return
-    text = tables.render(table, "json" if as_json else fmt, precision=precision)
+    text = table.render("json" if as_json else fmt, precision=precision)
     if out_path:
         with open(out_path, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
-        click.echo(f"wrote {len(table['rows'])} rows to {out_path}", err=True)
+        click.echo(f"wrote {len(table.table['rows'])} rows to {out_path}", err=True)
     else:
         click.echo(text)
 
@@ -604,17 +593,15 @@ def doctor(fix):
     Example:
       exp doctor --fix
     """
-    store = open_ledger(reap=True)
-    report = {"source": click.get_current_context().meta["store_source"], **store.doctor(fix=fix)}
-    for lost in store.reap_once():
-        report["problems"].append({"kind": "lost_run", "severity": "error", "line": None, "fixable": True,
-                                   "fixed": True, "message": f"{lost.id} was RUNNING but {lost.failed_reason}; "
-                                   "marked FAILED"})
+    from .ops.doctor import doctor as verify
+
+    store = open_ledger()
+    report = verify(store, fix=fix, source=click.get_current_context().meta["store_source"])
     if json_mode():
-        output.emit_json({"report": report}, ok=report["healthy"])
+        output.emit_json(report.to_json(), ok=report.healthy)
     else:
         output.print_doctor(report)
-    if not report["healthy"]:
+    if not report.healthy:
         raise click.exceptions.Exit(1)
 
 
@@ -687,8 +674,9 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
     outcomes = running.run()
     left = running.left() if options.until_empty else []
     if json_mode():
-        output.emit_json({"ran": [{"experiment": o.experiment.to_dict(), "exit_code": o.exit_code} for o in outcomes],
-                          "left": [{"id": exp.id, "name": exp.name, "why": why} for exp, why in left]})
+        from .ops.runs import Ran, WorkerReport
+
+        output.emit_json(WorkerReport([Ran(o.experiment, o.exit_code) for o in outcomes], left).to_json())
         return
     if options.until_empty:
         click.echo(f"worker: ran {len(outcomes)}; left {len(left)} queued" + (":" if left else ""), err=True)
@@ -696,25 +684,13 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
             click.echo(f"  {exp.id}  {output.printable(exp.name)}: {why}", err=True)
 
 
-def _transfer(source_url: str, target_url: str) -> dict:
-    from .store import open_store
-    from .transfer import merge
-
-    if source_url == target_url:
-        raise BadInput("the source and the target are the same store")
-    with open_store(source_url) as source, open_store(target_url) as target:
-        return merge(source, target)
-
-
-def _print_transfer(report: dict, target: str) -> None:
+def _print_transfer(report) -> None:
     if json_mode():
-        output.emit_json({"report": report})
+        output.emit_json(report.to_json())
         return
-    from .redact import redact
-
-    click.echo(f"{redact(target)}: {report['added']} added, {report['updated']} updated, {report['unchanged']} unchanged, "
-               f"{report['step_series']} step series copied")
-    for moved in report["renumbered"]:
+    click.echo(f"{report.target}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+               f"{report.step_series} step series copied")
+    for moved in report.renumbered:
         click.echo(f"  {moved['was']} -> {moved['id']}  {output.printable(moved['name'])} "
                    f"(its ID was taken; {moved['was']} stays an alias)")
 
@@ -732,7 +708,9 @@ def copy(source, target):
     Example:
       exp copy --from memory/experiments/experiments.jsonl --to postgresql://lab-db/experiments
     """
-    _print_transfer(_transfer(source, target), target)
+    from .ops.sync import copy as bring
+
+    _print_transfer(bring(source, target))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -749,8 +727,9 @@ def merge(other):
     Example:
       exp merge ~/laptop/memory/experiments/experiments.jsonl
     """
-    store = open_ledger()
-    _print_transfer(_transfer(other, store.url), store.url)
+    from .ops.sync import merge as bring
+
+    _print_transfer(bring(open_ledger(), other))
 
 
 from .commands import requeue as _requeue  # noqa: E402,F401  registers `exp requeue`

@@ -449,20 +449,20 @@ def _cell(value) -> str:
     return "—" if value is _MISSING else value_text(value)
 
 
-def print_doctor(report: dict) -> None:
-    """`doctor`: where the ledger is, what it holds, each problem and what was done."""
-    click.echo(f"store: {report['store']} (from {report['source']})")
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(report["by_status"].items()))
-    summary = f"{_count(report['experiments'], 'experiment')} in {_count(report['lines'], 'line')}"
-    click.echo(summary + (f": {counts}" if counts else ""))
-    for problem in report["problems"]:
+def print_doctor(report) -> None:
+    """`doctor` (an ops.doctor.DoctorReport): where the ledger is, what it holds, each problem
+    and what was done."""
+    click.echo(f"store: {report.store} (from {report.source})")
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.by_status.items()))
+    click.echo(report.holds + (f": {counts}" if counts else ""))
+    for problem in report.problems:
         mark = "fixed" if problem["fixed"] else problem["severity"]
         colour = "green" if problem["fixed"] else ("red" if problem["severity"] == "error" else "yellow")
         click.echo(click.style(f"{mark}: ", fg=colour) + problem["message"])
-    if report.get("quarantine"):
-        click.echo(f"unreadable lines moved to {report['quarantine']}")
-    unfixed = [p for p in report["problems"] if p["fixable"] and not p["fixed"]]
+    if report.quarantine:
+        click.echo(f"unreadable lines moved to {report.quarantine}")
+    unfixed = [p for p in report.problems if p["fixable"] and not p["fixed"]]
     if unfixed:
         click.echo("`exp doctor --fix` repairs what is marked fixable, losing nothing")
-    if not report["problems"]:
+    if not report.problems:
         click.echo(click.style("ok: ", fg="green") + "no problems found")

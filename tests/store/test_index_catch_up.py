@@ -11,7 +11,7 @@ from expledger.store import open_store
 
 def _read(path) -> tuple[int, dict]:
     with open_store(str(path)) as store:
-        total = store.search(limit=0)[1]
+        total = store.search(limit=0).total
         return total, store.index.counters()
 
 

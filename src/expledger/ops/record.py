@@ -63,11 +63,16 @@ def add(store: Store, *, name: str, task: str | None = None, model: str | None =
     return Added(exp, similar[:SIMILAR_SHOWN], len(similar))
 
 
-def start(store: Store, ref: str | int, *, machine: str | None = None) -> Recorded:
-    """QUEUED -> RUNNING, by hand (no runner watches it), on `machine` (default: this one)."""
+def start(store: Store, ref: str | int, *, machine: str | None = None, runner: dict | None = None) -> Recorded:
+    """QUEUED -> RUNNING on `machine` (default: this one): by hand, or with `runner` (see
+    liveness.runner_info) by the process that runs it, which then heartbeats for it."""
     from ..config import resolve_machine
+    from ..models import start as started
 
-    return Recorded(store.start(ref, machine=resolve_machine(machine)))
+    where = resolve_machine(machine)
+    if runner is None:
+        return Recorded(store.start(ref, machine=where))
+    return Recorded(store.modify(ref, lambda exp, now: started(exp, runner=runner, machine=where, now=now)))
 
 
 def result(store: Store, ref: str | int, *, status: Status | str, metrics: dict | None = None,

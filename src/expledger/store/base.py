@@ -326,7 +326,7 @@ class Store(ABC):
         if accept is None:
             return self._claim(search, self._versioned(change))
         self.refresh()
-        for candidate in self.search(dataclasses.replace(search, limit=None))[0]:
+        for candidate in self.search(dataclasses.replace(search, limit=None)):
             if not accept(candidate):
                 continue  # left in the queue for a machine that can run it
             this_one = And((condition, Compare(("uuid",), "=", candidate.uuid)))

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from ..models import Experiment, Status, id_number
 
 WARNINGS = ("failed_without_reason", "empty_name", "odd_id", "missing_file", "changed_file", "stale_heartbeats")
 
 
-def problem(kind: str, message: str, *, line: int | None = None, fixable: bool = False) -> dict:
+class Problem(TypedDict):
+    """One finding of doctor, as `--json` gives it."""
+
+    kind: str
+    severity: str  # "error" or "warning"
+    message: str
+    line: int | None  # in the ledger file, where there is one
+    fixable: bool
+    fixed: bool
+
+
+def problem(kind: str, message: str, *, line: int | None = None, fixable: bool = False) -> Problem:
     """One finding of doctor, as `--json` gives it."""
     return {"kind": kind, "severity": "warning" if kind in WARNINGS else "error", "message": message,
             "line": line, "fixable": fixable, "fixed": False}
 
 
-def record_problems(experiments: list[Experiment]) -> list[dict]:
+def record_problems(experiments: list[Experiment]) -> list[Problem]:
     """What is wrong with the current records themselves, whatever the store."""
     problems = []
     owners: dict[str, list[Experiment]] = {}
