@@ -56,9 +56,8 @@ def test_logging_a_path_again_replaces_its_entry(tmp_path):
 
 
 def test_logging_a_file_that_is_not_there_raises_at_once(tmp_path):
-    with expledger.start(name="typo") as run:
-        with pytest.raises(BadInput, match="no such file"):
-            run.log_file("nowhere.pt")
+    with expledger.start(name="typo") as run, pytest.raises(BadInput, match="no such file"):
+        run.log_file("nowhere.pt")
     assert run.experiment.files == []
 
 

@@ -521,6 +521,19 @@ def add_files(exp: Experiment, entries: list[dict], *, attempt: int | None = Non
     return dataclasses.replace(exp, files=[*kept, *entries])
 
 
+def add_params(exp: Experiment, params: dict, *, attempt: int | None = None) -> Experiment:
+    """Add params a running experiment learned about (a framework's settings); keys it already
+    has keep their values, so what was registered by hand wins."""
+    _check_attempt(exp, attempt)
+    return dataclasses.replace(exp, params={**params, **exp.params})
+
+
+def add_metrics(exp: Experiment, metrics: dict, *, attempt: int | None = None) -> Experiment:
+    """Merge metrics measured after a run's result (a test pass after training) into it."""
+    _check_attempt(exp, attempt)
+    return dataclasses.replace(exp, metrics={**exp.metrics, **check_metrics(metrics)})
+
+
 def add_system(exp: Experiment, peaks: dict, *, attempt: int | None = None) -> Experiment:
     """Record the hardware peaks sampled while a run ran (sysmetrics.py)."""
     _check_attempt(exp, attempt)

@@ -75,7 +75,7 @@ class Run:
         return self.experiment.id
 
     @property
-    def _attempt(self) -> int | None:
+    def attempt(self) -> int | None:
         """Under a runner, the attempt it claimed: only that attempt may write."""
         if self.attached and os.environ.get("EXP_ATTEMPT", "").isdigit():
             return int(os.environ["EXP_ATTEMPT"])
@@ -115,6 +115,18 @@ class Run:
                 held[1].append(value)
                 last[name] = value
 
+    def log_params(self, params: dict) -> None:
+        """Add params learned while running (a framework's settings); keys already set win."""
+        if self.finished:
+            raise BadInput(f"{self.id} is finished; start a new run to add params")
+        import json
+
+        try:
+            json.dumps(params)
+        except (TypeError, ValueError):
+            raise BadInput("params must be a dict of JSON values (numbers, text, lists, objects)") from None
+        self._write("params", lambda exp, now: models.add_params(exp, params, attempt=self.attempt))
+
     def log_file(self, path: str | os.PathLike, *, kind: str = "file") -> list[dict]:
         """Record a file the run produced (or every file under a folder): its path, size,
         sha256 and kind ("checkpoint", "prediction", "figure", …), never its bytes.
@@ -127,7 +139,7 @@ class Run:
         if self.finished:
             raise BadInput(f"{self.id} is finished; log its files before the result")
         entries = describe(path, kind=kind, run_dir=self.run_dir, root=workspace(self.store))
-        self._write("files", lambda exp, now: models.add_files(exp, entries, attempt=self._attempt))
+        self._write("files", lambda exp, now: models.add_files(exp, entries, attempt=self.attempt))
         return entries
 
     @property
@@ -174,7 +186,7 @@ class Run:
         system = self._sampler.stop() if self._sampler else {}
         if self.attached:
             change = lambda exp, now: models.update_running(  # noqa: E731
-                exp, metrics=final, summary=summary, attempt=self._attempt)
+                exp, metrics=final, summary=summary, attempt=self.attempt)
         else:
             change = lambda exp, now: models.record_result(  # noqa: E731
                 models.add_system(exp, system), status=status, metrics=final, summary=summary, reason=reason,

@@ -152,7 +152,8 @@ class Sampler(threading.Thread):
     """Sample a process tree and the GPUs until stopped; `stop()` returns the peaks.
 
     Args:
-        store: where the run's step series go (append_steps).
+        store: the run's store; the sampler writes through its own connection to it (a thread
+            of its own must not share the caller's database connection).
         exp: the running experiment.
         pid: the root of the process tree to measure (the command, or this process).
         every: seconds between samples.
@@ -167,6 +168,7 @@ class Sampler(threading.Thread):
         self._pending: dict[str, tuple[list, list]] = {}
         self._last_cpu: tuple[float, int] | None = None
         self._sums: dict[str, float] = {}
+        self._own = None  # this thread's connection to the store, opened at the first write
 
     def run(self) -> None:
         gpus = Gpus(self.visible)
@@ -182,6 +184,8 @@ class Sampler(threading.Thread):
         finally:
             gpus.close()
             self._flush()
+            if self._own is not None:
+                self._own.close()
 
     def stop(self) -> dict:
         """Stop sampling, write what is pending, and return the peaks for the record."""
@@ -240,7 +244,11 @@ class Sampler(threading.Thread):
         if not pending:
             return
         try:
-            self.store.append_steps(self.exp, pending)
+            if self._own is None:
+                from .store import open_store
+
+                self._own = open_store(self.store.url)
+            self._own.append_steps(self.exp, pending)
         except Exception as err:  # never let measuring hurt the run
             import sys
 
