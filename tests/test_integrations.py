@@ -33,7 +33,7 @@ def offline(monkeypatch):
 
 def _ledger(tmp_path):
     store = open_store(str(tmp_path / LEDGER))
-    found, _ = store.search(limit=None, sort="id")
+    found = store.search(limit=None, sort="id")
     return store, found
 
 
