@@ -73,7 +73,8 @@ def test_merging_ledgers_that_both_created_exp_003_keeps_both(tmp_path):
         assert moved.aliases == ["EXP-003"] and moved.id not in ("EXP-003",)
         assert [e.name for e in a.search(where="aliases has 'EXP-003'")] == ["laptop 3"]
         assert names["laptop 4"].id == "EXP-004"  # free on both sides: kept
-        assert merge(b, a) == {"added": 0, "updated": 0, "renumbered": [], "unchanged": 4, "step_series": 0}
+        assert merge(b, a) == {"added": 0, "updated": 0, "renumbered": [], "unchanged": 4, "step_series": 0,
+                               "refused": []}
     # the other way round gives the same ledger
     with open_store(laptop_copy) as b2, open_store(lab_copy) as a2:
         merge(a2, b2)

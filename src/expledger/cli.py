@@ -249,7 +249,12 @@ def cancel(exp_id, reason):
     """
     from .ops import record
 
-    _report(record.cancel(open_ledger(), exp_id, reason=reason))
+    cancelled = record.cancel(open_ledger(), exp_id, reason=reason)
+    if cancelled.process == "unverified":
+        exp = cancelled.experiment
+        output.warning_line(f"{exp.id} names process {exp.runner.get('pid')} on this host, which could not be verified "
+                            "as its runner (no token file of ours): it was not signalled")
+    _report(cancelled)
 
 
 @cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -288,7 +293,9 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     if exp_id:
         exp = record.start(store, exp_id, runner=runner_info()).experiment
     else:
-        text = shlex.join(command)
+        from .redact import redact_args
+
+        text = shlex.join(redact_args(list(command)))  # what is stored; the command runs as typed
         added = record.add(store, name=name or text[:60], task=task, model=model, params=params, command=text,
                            machine=machine, tags=tags, status=Status.RUNNING, runner=runner_info())
         exp = added.experiment
@@ -613,6 +620,9 @@ def doctor(fix):
               help="GPUs per experiment; slots run at once.")
 @click.option("--task", help="Only experiments of this task.")
 @click.option("--where", metavar="EXPR", help="Only experiments matching this query.")
+@click.option("--only-from-host", "from_hosts", multiple=True, metavar="MACHINE",
+              help="Only experiments registered on this machine (repeatable); see README, Security and trust.")
+@click.option("--only-tag", "only_tags", multiple=True, metavar="TAG", help="Only experiments with this tag (repeatable).")
 @click.option("--once", is_flag=True, help="Run one experiment if one is queued that it can run, then stop.")
 @click.option("--max-runs", type=click.IntRange(1), help="Stop after this many.")
 @click.option("--until-empty", is_flag=True, help="Stop when nothing it can run is queued and nothing runs; "
@@ -626,7 +636,8 @@ def doctor(fix):
 @click.option("--on-stop", type=click.Choice(["finish", "requeue"]), default="finish", show_default=True,
               help="On SIGINT/SIGTERM: finish what runs, or stop it and give it back to the queue.")
 @common_options
-def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty, retries, workdir, poll, on_stop):
+def worker(machine, gpus, gpus_per_run, task, where, from_hosts, only_tags, once, max_runs, until_empty, retries, workdir,
+           poll, on_stop):
     """Run queued experiments, one at a time or side by side on GPUs, until stopped.
 
     Any number of workers, on any machines sharing the store, can run at once: each
@@ -651,6 +662,7 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
 
         by_task = Compare(("task",), "=", task)
         condition = And((by_task, condition)) if condition is not None else by_task
+    condition = _trusted_only(condition, from_hosts, only_tags)
     store = open_ledger()
     store.check_runs_root()  # a worker that cannot make run folders must not claim anything
     if gpus is None:
@@ -684,12 +696,29 @@ def worker(machine, gpus, gpus_per_run, task, where, once, max_runs, until_empty
             click.echo(f"  {exp.id}  {output.printable(exp.name)}: {why}", err=True)
 
 
+def _trusted_only(condition, hosts: tuple, tags: tuple):
+    """The worker's condition narrowed to experiments registered on `hosts` and carrying
+    one of `tags` (either may be empty: no narrowing)."""
+    from .query import And, Compare, Has, Or
+
+    parts = [condition] if condition is not None else []
+    for choices in ([Compare(("provenance", "added_on"), "=", host) for host in hosts],
+                    [Has(("tags",), tag) for tag in tags]):
+        if choices:
+            parts.append(choices[0] if len(choices) == 1 else Or(tuple(choices)))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
 def _print_transfer(report) -> None:
     if json_mode():
         output.emit_json(report.to_json())
         return
     click.echo(f"{report.target}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
                f"{report.step_series} step series copied")
+    for refused in report.refused[:10]:
+        output.warning_line(f"not merged: line {refused['line']}: {refused['reason']}")
     for moved in report.renumbered:
         click.echo(f"  {moved['was']} -> {moved['id']}  {output.printable(moved['name'])} "
                    f"(its ID was taken; {moved['was']} stays an alias)")

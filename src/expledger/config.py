@@ -63,6 +63,22 @@ def resolve_target(flag: str | None) -> str | None:
     EXP_MACHINE names the machine a command runs on, never a target by itself."""
     return None if flag is None or flag.strip().lower() in ("", "any") else flag
 
+def runtime_dir(*, environ=None) -> Path:
+    """Where this user's runners keep their token files: `$EXP_RUNTIME_DIR` >
+    `$XDG_RUNTIME_DIR/expledger` > `~/.cache/expledger`."""
+    environ = os.environ if environ is None else environ
+    if environ.get("EXP_RUNTIME_DIR"):
+        return Path(environ["EXP_RUNTIME_DIR"])
+    if environ.get("XDG_RUNTIME_DIR"):
+        return Path(environ["XDG_RUNTIME_DIR"], "expledger")
+    return Path.home() / ".cache" / "expledger"
+
+
+def redact_args_wanted(*, environ=None) -> bool:
+    """`EXP_REDACT_ARGS=1`: store command lines with secret-looking values hidden."""
+    environ = os.environ if environ is None else environ
+    return environ.get("EXP_REDACT_ARGS", "").strip().lower() in ("1", "true", "yes", "on")
+
 
 _HOST = object()
 

@@ -373,6 +373,53 @@ def read_identity(data) -> tuple[str, int, Status]:
     return data.get("uuid") or legacy_uuid(exp_id), rev, status
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_STORED_ID = re.compile(r"EXP-[0-9]{1,9}", re.IGNORECASE)
+_TIMES = ("created", "started", "completed", "updated")
+_RUNNER_INTS = ("pid", "attempt", "max_attempts", "child_pid")
+_RUNNER_TEXTS = ("host", "pid_start", "dir", "token", "target")
+MAX_TEXT = 4096  # characters in a runner field or timestamp
+
+
+def admit(data) -> tuple[str, int, Status]:
+    """`read_identity` plus what a record from elsewhere (git union, merge, copy, a shared
+    database) must satisfy before anything acts on it: ValueError names the first problem.
+
+    Its uuid and IDs become folder names and its runner fields choose a process to signal,
+    so they must have their own shapes: a UUID, IDs like EXP-001, timestamps that parse,
+    a PID that is a positive whole number.
+    """
+    identity = read_identity(data)
+    exp_id = data["id"]
+    if not _STORED_ID.fullmatch(exp_id):
+        raise ValueError(f"id {exp_id[:40]!r} is not like EXP-001")
+    uuid = data.get("uuid")
+    if uuid is not None and not (isinstance(uuid, str) and _UUID.fullmatch(uuid)):
+        raise ValueError(f"uuid {str(uuid)[:40]!r} is not a UUID")
+    aliases = data.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and _STORED_ID.fullmatch(a) for a in aliases):
+        raise ValueError("aliases are not IDs like EXP-001")
+    for name in _TIMES:
+        value = data.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) <= 64 and parse_time(value)):
+            raise ValueError(f"{name} is not an ISO 8601 time")
+    runner = data.get("runner") or {}
+    if not isinstance(runner, dict) or not isinstance(data.get("provenance") or {}, dict):
+        raise ValueError("runner or provenance is not a JSON object")
+    for name in _RUNNER_INTS:
+        value = runner.get(name)
+        if value is not None and not (type(value) is int and 0 < value < 2**31 or name != "pid" and value == 0):
+            raise ValueError(f"runner.{name} is not a positive whole number")
+    for name in _RUNNER_TEXTS:
+        value = runner.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) <= MAX_TEXT):
+            raise ValueError(f"runner.{name} is not text")
+    for name in ("command", "workdir", "name"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise ValueError(f"{name} is not text")
+    return identity
+
+
 def legacy_uuid(exp_id: str) -> str:
     """The stable uuid of a seed-tool record, derived from its ID."""
     import uuid
@@ -395,9 +442,13 @@ def new_experiment(
     repo_path: str | None = None,
     gpus: int | None = None,
     runner: dict | None = None,
+    added_on: str | None = None,
     now: datetime | None = None,
 ) -> Experiment:
-    """A validated record for `add`, still without its ID (the store allocates that)."""
+    """A validated record for `add`, still without its ID (the store allocates that).
+
+    `added_on` (the machine it was registered on) goes in its provenance, where
+    `exp worker --only-from-host` looks."""
     name = (name or "").strip()
     if not name:
         raise BadInput("the experiment needs a name: pass --name \"…\"")
@@ -425,6 +476,7 @@ def new_experiment(
         repo_path=repo_path,
         gpus=gpus,
         runner={**runner, "attempt": 1} if runner and status is Status.RUNNING else {},
+        provenance={"added_on": added_on} if added_on else {},
     )
 
 

@@ -51,8 +51,10 @@ def git_state(cwd: str | Path, run_dir: Path | None = None) -> dict:
         diff = _run(["git", "diff", "HEAD", "--binary"], cwd) or ""
         state["diff_lines"] = diff.count("\n")
         if run_dir is not None:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / DIFF_FILE).write_text(diff, encoding="utf-8")
+            run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(os.open(run_dir / DIFF_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                      encoding="utf-8") as handle:  # the diff may hold what the code holds: owner only
+                handle.write(diff)
             state["diff_file"] = str(run_dir / DIFF_FILE)
     return state
 
@@ -107,9 +109,11 @@ def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = No
     environment's part (environment.py), which the ledger stores once."""
     from .environment import expand
 
+    from .redact import redact_args
+
     env = os.environ if env is None else env
     return expand({
-        "argv": argv,
+        "argv": redact_args(argv),
         "cwd": str(cwd),
         "git": git_state(cwd, run_dir),
         "host": platform.node(),

@@ -56,6 +56,45 @@ def remember(url: str) -> None:
     _SECRETS.update(passwords(url))
 
 
+_SECRET_WORD = r"(?:token|passw(?:or)?d|secret|api[-_]?key|access[-_]?key|private[-_]?key|credentials?|auth)"
+_SECRET_OPTION = re.compile(rf"--?[\w-]*{_SECRET_WORD}[\w-]*", re.IGNORECASE)
+_SECRET_PAIR = re.compile(rf"(?P<key>[A-Za-z_][\w]*{_SECRET_WORD}[\w]*)=(?P<value>.+)", re.IGNORECASE | re.DOTALL)
+
+
+def redact_args(argv):
+    """A command line as stored, with secret-looking values hidden when `EXP_REDACT_ARGS=1`:
+    `--token X`, `--api-key=X`, `HF_TOKEN=X` become `***`. A string is split and joined
+    again; the command itself always runs as typed."""
+    from .config import redact_args_wanted
+
+    if not redact_args_wanted():
+        return argv
+    if isinstance(argv, str):
+        import shlex
+
+        try:
+            return shlex.join(redact_args(shlex.split(argv)))
+        except ValueError:
+            return argv
+    out, hide_next = [], False
+    for arg in argv:
+        if hide_next and not arg.startswith("-"):
+            out.append(MASK)
+            hide_next = False
+            continue
+        hide_next = False
+        option, equals, _ = arg.partition("=")
+        if _SECRET_OPTION.fullmatch(option):
+            if equals:
+                arg = f"{option}={MASK}"
+            else:
+                hide_next = True
+        elif (pair := _SECRET_PAIR.fullmatch(arg)) is not None:
+            arg = f"{pair['key']}={MASK}"
+        out.append(arg)
+    return out
+
+
 def raw_at_in_password(url: str) -> bool:
     """Whether the userinfo holds a raw '@' (drivers cut at the first one and show the rest)."""
     authority = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]

@@ -218,6 +218,10 @@ class Run:
         atexit.unregister(self._at_exit)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_hook
+        if not self.attached:  # under exp run the token is the runner's, released when it finishes
+            from .liveness import release
+
+            release(self.experiment.runner)
         self.store.close()
 
     # --- the context manager and process exit ----------------------------------------

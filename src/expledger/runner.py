@@ -56,7 +56,7 @@ class _Pump(threading.Thread):
 
     def run(self) -> None:
         partial = b""
-        with open(self.log_path, "ab") as log:
+        with open(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
             while chunk := os.read(self.source.fileno(), 65536):
                 log.write(chunk)
                 log.flush()
@@ -136,7 +136,7 @@ class Execution:
         }
 
     def run(self) -> Outcome:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # logs are the owner's only
         (self.run_dir / "metrics.json").unlink(missing_ok=True)  # an earlier attempt's metrics are not ours
         self.store.heartbeat(self.exp)
         started = time.monotonic()
@@ -194,6 +194,9 @@ class Execution:
             return {}
 
     def _finish(self, status: Status, reason: str | None, runner: dict, exit_code: int) -> Outcome:
+        from .liveness import release
+
+        release(self.exp.runner)  # nothing is left to signal
         runner = {**runner, "dir": str(self.run_dir), "ended": models.now_iso()}
         last_logged = self.store.last_steps(self.exp)
         written = self._written_metrics()
@@ -223,23 +226,28 @@ def _signal_group(proc: subprocess.Popen, number: int) -> None:
         pass
 
 
-def stop_local(exp: Experiment) -> bool:
+def stop_local(exp: Experiment) -> str | None:
     """Stop the process running a (just cancelled) experiment if it runs on this host.
 
-    Its runner (exp run, a worker) then stops the command; a runner on another host sees
-    the cancellation at its next heartbeat. Returns whether a process was signalled.
+    Its runner (exp run, the Python API) then stops the command; a worker, or a runner on
+    another host, sees the cancellation at its next heartbeat. Only a process proven to be
+    this host's runner of this attempt (liveness.verified) is signalled. Returns
+    "signalled", "unverified" (the record names a process here that is not provably its
+    runner: left alone) or None (nothing to stop here).
     """
-    from .liveness import is_alive, this_host
+    from .liveness import _process_alive, this_host, verified
 
     runner = exp.runner
     if runner.get("host") != this_host() or not runner.get("pid") or "exit_code" in runner:
-        return False
+        return None
     if runner.get("worker"):
-        return False  # the pid is the worker's: its heartbeat sees the cancellation and stops the run
-    if not is_alive(runner, None):
-        return False
+        return None  # the pid is the worker's: its heartbeat sees the cancellation and stops the run
+    if not verified(runner):
+        pid = runner.get("pid")
+        alive = type(pid) is int and 0 < pid < 2**31 and _process_alive(pid, runner.get("pid_start"))
+        return "unverified" if alive else None
     try:
-        os.kill(int(runner["pid"]), signal.SIGTERM)
+        os.kill(runner["pid"], signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
-        return False
-    return True
+        return None
+    return "signalled"

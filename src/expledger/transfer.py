@@ -92,4 +92,5 @@ def merge(source, target, *, steps: bool = True) -> dict:
                 target.append_steps(exp, series)
                 report["step_series"] += 1
     report["unchanged"] = len({e.uuid for e in incoming} - {e.uuid for e, _ in writes})
+    report["refused"] = source.refused()  # failed the checks at the door: not merged
     return report

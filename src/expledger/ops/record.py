@@ -21,6 +21,21 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class Cancelled(Recorded):
+    """A cancelled experiment and what became of its process on this machine.
+
+    Attributes:
+        process: "signalled", "unverified" (a process the record names here is not provably
+            its runner, so it was left alone: see liveness.verified), or None (none here).
+    """
+
+    process: str | None = None
+
+    def to_json(self) -> dict:
+        return {"experiment": self.experiment.to_dict(), "process": self.process}
+
+
+@dataclass(frozen=True)
 class Added(Recorded):
     """A new experiment, and the earlier runs of the same task, model and params.
 
@@ -81,15 +96,14 @@ def result(store: Store, ref: str | int, *, status: Status | str, metrics: dict 
     return Recorded(store.result(ref, status=status, metrics=metrics, summary=summary, reason=reason, force=force))
 
 
-def cancel(store: Store, ref: str | int, *, reason: str | None = None, by: str | None = None) -> Recorded:
+def cancel(store: Store, ref: str | int, *, reason: str | None = None, by: str | None = None) -> Cancelled:
     """Cancel a queued or running experiment; a running one's process on this machine is stopped.
     `by` says who cancelled it (default: this user on this machine)."""
     from ..liveness import who
     from ..runner import stop_local
 
     exp = store.cancel(ref, reason=reason, by=by or who())
-    stop_local(exp)
-    return Recorded(exp)
+    return Cancelled(exp, stop_local(exp))
 
 
 def _refuse_if_tried(store: Store, *, task: str | None, model: str | None, params: dict) -> None:

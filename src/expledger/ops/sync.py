@@ -19,6 +19,8 @@ class TransferReport:
         step_series: how many runs' step series came along.
         renumbered: [{"id", "was", "uuid", "name"}] for experiments whose ID the target
             already gave to another one (the old ID stays an alias).
+        refused: [{"line", "reason"}] for records of the source that failed the checks at
+            the door (models.admit) and were not brought over.
     """
 
     target: str
@@ -27,10 +29,12 @@ class TransferReport:
     unchanged: int = 0
     step_series: int = 0
     renumbered: list[dict] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"report": {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-                           "step_series": self.step_series, "renumbered": self.renumbered}}
+                           "step_series": self.step_series, "renumbered": self.renumbered,
+                           "refused": self.refused}}
 
 
 def merge(store: Store, other: str) -> TransferReport:

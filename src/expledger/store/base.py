@@ -148,6 +148,20 @@ class Page(list):
         return f"Page({list.__repr__(self)}, total={self.total}, offset={self.offset})"
 
 
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, resolved (symlinks followed), is `root` or lies under it."""
+    root, path = root.resolve(), path.resolve()
+    return path == root or root in path.parents
+
+
+def confined(root: Path, path: Path) -> Path:
+    """`path` if it stays inside `root`; StoreError otherwise: a path built from a record's
+    fields never leaves the ledger's own folders."""
+    if not inside(root, path):
+        raise StoreError(f"refusing {path}: it is outside {root}")
+    return path
+
+
 class Store(ABC):
     """A ledger of experiments. Subclasses implement the core methods."""
 
@@ -207,8 +221,10 @@ class Store(ABC):
 
     def put(self, exp: Experiment) -> bool:
         """Store a record from another ledger as it is: its uuid, ID, rev and times kept."""
-        if not exp.uuid or models.id_number(exp.id) is None:
-            raise BadInput(f"cannot store {exp.id!r}: a record needs a uuid and an ID like EXP-001")
+        try:
+            models.admit(exp.to_dict())
+        except ValueError as err:
+            raise BadInput(f"cannot store {exp.id!r}: {err}") from None
         return self._put(exp)
 
     @abstractmethod
@@ -239,12 +255,22 @@ class Store(ABC):
         """Where run folders go on this machine: `$EXP_RUNS_DIR` (default ./exp-runs)."""
         return Path(os.environ.get("EXP_RUNS_DIR") or "exp-runs").absolute()
 
+    def _own_dir(self, exp: Experiment) -> Path:
+        """`<runs root>/<first ID>-<uuid prefix>`, confined to the runs root."""
+        first_id = exp.aliases[0] if exp.aliases else exp.id  # stable when a merge renumbers it
+        return confined(self.runs_root, self.runs_root / f"{first_id}-{exp.uuid[:8]}")
+
     def run_dir(self, exp: Experiment) -> Path:
-        """The folder for a run's logs and artifacts (EXP_DIR): where its runner put it, else
-        `$EXP_RUNS_DIR/<ID>-<uuid prefix>` (default ./exp-runs)."""
-        if exp.runner.get("dir"):
-            return Path(exp.runner["dir"])
-        return self.runs_root / f"{exp.id}-{exp.uuid[:8]}"
+        """The folder for a run's logs and artifacts (EXP_DIR): where its runner put it, if
+        that is inside the runs root or a folder of this run's own name (another machine's
+        runs root), else `<runs root>/<ID>-<uuid prefix>`; never a folder a record invents."""
+        own = self._own_dir(exp)
+        recorded = exp.runner.get("dir")
+        if isinstance(recorded, str) and recorded:
+            path = Path(recorded)
+            if path.is_absolute() and ".." not in path.parts and (path.name == own.name or inside(self.runs_root, path)):
+                return path
+        return own
 
     def check_runs_root(self) -> None:
         """StoreError unless run folders can be made here: checked before a run is registered,
@@ -262,6 +288,11 @@ class Store(ABC):
     def refresh(self) -> None:
         """Forget what was read, so the next read sees other writers' changes (a worker's
         long-lived store; a database store always reads fresh)."""
+
+    def refused(self) -> list[dict]:
+        """Records this store holds but does not use, each `{"line", "reason"}`: what
+        failed the checks at the door (models.admit) is quarantined, never acted on."""
+        return []
 
     def close(self) -> None:
         """Release connections and handles."""
@@ -284,6 +315,10 @@ class Store(ABC):
 
     def add(self, **fields) -> Experiment:
         """Register a new experiment (QUEUED, or RUNNING with status=Status.RUNNING)."""
+        if "added_on" not in fields:
+            from ..config import resolve_machine
+
+            fields["added_on"] = resolve_machine()
         return self._create(models.new_experiment(now=self.now(), **fields))
 
     def modify(self, ref: str | int, change: Callable[[Experiment, datetime], Experiment]) -> Experiment:

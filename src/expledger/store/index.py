@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..environment import compact, expand, facts_of
 from ..errors import StoreError
-from ..models import FORMAT_VERSION, Experiment, fingerprint, id_number, read_identity, supersedes, version
+from ..models import FORMAT_VERSION, Experiment, admit, fingerprint, id_number, supersedes, version
 from .base import Search
 from .sql import Compiler, SQLiteDialect, regexp
 
@@ -173,7 +173,7 @@ class LedgerIndex:
             if raw.strip():
                 try:
                     data = loads(raw)
-                    uuid, rev, status = read_identity(data)
+                    uuid, rev, status = admit(data)  # the door for every line, ours or from a git union
                 except UnicodeDecodeError:
                     bad.append((lines, position, "not UTF-8 text"))
                 except (ValueError, TypeError) as err:
@@ -280,6 +280,10 @@ class LedgerIndex:
             where = f"line {first}" if count == 1 else f"{count} lines, the first is line {first}"
             self.warn(f"skipped unreadable lines in {self.ledger} ({where}); "
                       "`exp doctor --fix` moves them to a quarantine file")
+
+    def unreadable(self) -> list[tuple[int, str]]:
+        """(line number, why) of every line reads skip."""
+        return list(self._db.execute("SELECT line, error FROM bad ORDER BY line"))
 
     def _meta(self, key: str):
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

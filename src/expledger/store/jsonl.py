@@ -30,7 +30,7 @@ from pathlib import Path
 from ..environment import compact
 from ..errors import NotFound, StoreError
 from ..models import Experiment, Status, format_id, version
-from .base import Search, Store, stderr_warning
+from .base import Search, Store, confined, stderr_warning
 from .index import LedgerIndex
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
@@ -133,6 +133,10 @@ class JsonlStore(Store):
     def refresh(self) -> None:
         self._synced = False
 
+    def refused(self) -> list[dict]:
+        self._read()
+        return [{"line": line, "reason": reason} for line, reason in self.index.unreadable()]
+
     def close(self) -> None:
         self.index.close()
 
@@ -143,16 +147,9 @@ class JsonlStore(Store):
         """memory/experiments/runs/ beside experiments.jsonl; <name>-runs/ beside another ledger."""
         return self.path.parent / ("runs" if self.path.name == "experiments.jsonl" else f"{self.path.stem}-runs")
 
-    def _own_dir(self, exp: Experiment) -> Path:
-        first_id = exp.aliases[0] if exp.aliases else exp.id  # stable when a merge renumbers it
-        return self.runs_root / f"{first_id}-{exp.uuid[:8]}"
-
-    def run_dir(self, exp: Experiment) -> Path:
-        """Where its runner put it, else beside the ledger: runs/EXP-001-1a2b3c4d/."""
-        return Path(exp.runner["dir"]) if exp.runner.get("dir") else self._own_dir(exp)
-
     def _heartbeat_file(self, exp: Experiment) -> Path:
-        return self.cache_dir / "heartbeats" / exp.uuid
+        folder = self.cache_dir / "heartbeats"
+        return confined(folder, folder / exp.uuid)
 
     def heartbeat(self, exp: Experiment) -> None:
         path = self._heartbeat_file(exp)
@@ -179,8 +176,8 @@ class JsonlStore(Store):
 
         line = encode(series)
         path = self._steps_file(exp)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             size = os.fstat(fd).st_size
             if os.write(fd, line) != len(line):  # a full disk: take the partial chunk back

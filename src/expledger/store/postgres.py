@@ -11,6 +11,7 @@ every version also in `experiment_versions`; the schema is migrated on connect
 from __future__ import annotations
 
 import dataclasses
+import sys
 import uuid as uuidlib
 from collections.abc import Callable
 
@@ -113,7 +114,10 @@ class PostgresStore(Store):
                                        "LIMIT 1 FOR UPDATE SKIP LOCKED"), [*args, *order_args]).fetchone()
             if row is None:
                 return None
-            current = Experiment.from_dict(row[0])
+            found = _admitted([row[0]])
+            if not found:
+                return None
+            current = found[0]
             changed = change(current)
             if not self._update(changed, current.rev):  # cannot happen under FOR UPDATE
                 raise StoreError(f"{current.id} changed while locked")
@@ -140,7 +144,8 @@ class PostgresStore(Store):
             if row is None:  # an ID it had in a ledger merged into this one
                 row = self.db.execute("SELECT data FROM experiments WHERE data -> 'aliases' @> %s ORDER BY num "
                                       "LIMIT 1", (self._Jsonb([exp_id]),)).fetchone()
-        return Experiment.from_dict(row[0]) if row else None
+        found = _admitted([row[0]]) if row else []
+        return found[0] if found else None
 
     def _search(self, search: Search) -> tuple[list[Experiment], int]:
         where, args = _COMPILER.where(search)
@@ -151,7 +156,7 @@ class PostgresStore(Store):
             page += f" OFFSET {int(search.offset)}" if search.offset else ""
             rows = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order}{page}"),
                                    [*args, *order_args]).fetchall()
-        return [Experiment.from_dict(data) for (data,) in rows], total
+        return _admitted(data for (data,) in rows), total
 
     def _guard(self):
         """Database errors as one-line StoreErrors."""
@@ -234,6 +239,23 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         self.db.close()
+
+
+def _admitted(rows) -> list[Experiment]:
+    """Records that pass models.admit; one that does not (written into the shared database by
+    something else) is left where it is, unused, with one warning naming it and why."""
+    from ..models import admit
+
+    out = []
+    for data in rows:
+        try:
+            admit(data)
+        except ValueError as err:
+            print(f"warning: ignored a record in the database that fails the checks ({err}); "
+                  f"its id: {str(data.get('id') if isinstance(data, dict) else None)[:40]!r}", file=sys.stderr)
+            continue
+        out.append(Experiment.from_dict(data))
+    return out
 
 
 class _DatabaseErrors:
