@@ -194,9 +194,6 @@ class Execution:
             return {}
 
     def _finish(self, status: Status, reason: str | None, runner: dict, exit_code: int) -> Outcome:
-        from .liveness import release
-
-        release(self.exp.runner)  # nothing is left to signal
         runner = {**runner, "dir": str(self.run_dir), "ended": models.now_iso()}
         last_logged = self.store.last_steps(self.exp)
         written = self._written_metrics()
@@ -216,6 +213,10 @@ class Execution:
                     models.add_system(exp, self.system), runner=runner, attempt=self.attempt))
             except IllegalTransition:
                 final = self.store.get(self.exp.id)
+        finally:
+            from .liveness import release
+
+            release(self.exp.runner)  # recorded: nothing is left to signal, and no reader calls it lost
         return Outcome(final, exit_code)
 
 
