@@ -21,7 +21,7 @@ from expledger.cli import main
 from expledger.liveness import this_host
 from expledger.store import open_store
 
-from .conftest import LEDGER
+from .conftest import LEDGER, needs_postgres
 
 
 def _record(**fields) -> dict:
@@ -181,3 +181,15 @@ def test_run_folders_and_logs_are_private_to_their_owner(exp_proc, tmp_path):
     (folder,) = (tmp_path / LEDGER).parent.joinpath("runs").iterdir()
     assert folder.stat().st_mode & 0o777 == 0o700
     assert (folder / "stdout.log").stat().st_mode & 0o777 == 0o600
+
+
+@needs_postgres
+def test_a_database_row_that_fails_the_checks_is_passed_over_by_workers(postgres_url, tmp_path, capsys):
+    with open_store(postgres_url) as store:
+        bad = store.add(name="tampered", command="touch pwned", workdir=str(tmp_path), priority=9)
+        good = store.add(name="fine", command="true", workdir=str(tmp_path))
+        store.db.execute("UPDATE experiments SET data = jsonb_set(data, '{runner}', '{\"pid\": \"1; rm\"}') "
+                         "WHERE uuid = %s", (bad.uuid,))
+        claimed = store.claim(runner={"host": "elsewhere", "pid": 1})
+    assert claimed is not None and claimed.uuid == good.uuid
+    assert "fails the checks" in capsys.readouterr().err

@@ -109,14 +109,18 @@ class PostgresStore(Store):
     def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
         where, args = _COMPILER.where(search)
         order, order_args = _COMPILER.order(search)
+        refused: list = []  # rows that fail the checks at the door: passed over, never run
         with self._guard(), self.db.transaction():
-            row = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order} "
-                                       "LIMIT 1 FOR UPDATE SKIP LOCKED"), [*args, *order_args]).fetchone()
-            if row is None:
-                return None
-            found = _admitted([row[0]])
-            if not found:
-                return None
+            while True:
+                row = self.db.execute(_sql(f"SELECT uuid, data FROM experiments WHERE {where} AND NOT (uuid = ANY(?)) "
+                                           f"ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"),
+                                      [*args, refused, *order_args]).fetchone()
+                if row is None:
+                    return None
+                found = _admitted([row[1]])
+                if found:
+                    break
+                refused.append(row[0])
             current = found[0]
             changed = change(current)
             if not self._update(changed, current.rev):  # cannot happen under FOR UPDATE
