@@ -776,6 +776,9 @@ def main(argv: list[str] | None = None) -> int:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             return _fail(f"argument {arg!r} is not valid UTF-8; check the terminal's encoding", "bad_input", 2, as_json)
+    from .log import one_line_warnings
+
+    one_line_warnings()
     try:
         return cli.main(args=args, prog_name="exp", standalone_mode=False) or 0
     except ExpledgerError as err:

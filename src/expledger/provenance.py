@@ -133,6 +133,7 @@ def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, atte
         with open_store(store.url) as own:
             own.modify(exp.id, lambda current, now: models.add_provenance(current, found, attempt=attempt))
     except (ExpledgerError, OSError) as err:
+        from .log import warn
         from .redact import redact
 
-        print(redact(f"warning: provenance of {exp.id} not recorded: {err}"), file=sys.stderr)
+        warn(redact(f"provenance of {exp.id} not recorded: {err}"))

@@ -36,17 +36,24 @@ _FAILED = object()  # what _guard returns when the store call failed
 class Run:
     """A live experiment: `log()` step metrics, then `result()` (or leave the `with` block).
 
+    Making one has no side effects; the run starts (a thread flushes and heartbeats, an
+    uncaught exception or the interpreter's exit records the outcome) at `expledger.start()`,
+    on entering the `with` block, or at the first `log()`.
+
     Args:
         store: the Store the experiment lives in.
         experiment: the RUNNING experiment.
         attached: True under `exp run`/`exp worker`, which own the outcome.
+        owns_store: close `store` when the run ends (only for a store the run opened itself).
     """
 
-    def __init__(self, store, experiment: Experiment, *, attached: bool = False):
+    def __init__(self, store, experiment: Experiment, *, attached: bool = False, owns_store: bool = False):
         self.store = store
         self.experiment = experiment
         self.attached = attached
+        self.owns_store = owns_store
         self.finished = False
+        self.started = False
         self._series: dict[str, tuple[array, array]] = {}  # points not yet flushed
         self._last: dict[str, float] = {}  # the last value of every series: the default final metrics
         self._names: set[str] = set()  # metric names already checked
@@ -58,17 +65,27 @@ class Run:
         self._warned: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
-        self._thread.start()
         self._sampler = None
-        if not attached:  # under a runner, the runner samples the whole process tree
+        self._uncaught: BaseException | None = None
+        self._previous_hook = sys.excepthook
+
+    def begin(self) -> Run:
+        """Start the run's background work (once): the flush and heartbeat thread, system
+        metrics, and recording the outcome of an uncaught exception or of the process exit."""
+        with self._lock:
+            if self.started or self.finished:
+                return self
+            self.started = True
+        self._thread.start()
+        if not self.attached:  # under a runner, the runner samples the whole process tree
             from . import sysmetrics
 
-            self._sampler = sysmetrics.start(store, experiment, pid=os.getpid(),
+            self._sampler = sysmetrics.start(self.store, self.experiment, pid=os.getpid(),
                                              visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
-        self._uncaught: BaseException | None = None
         self._previous_hook = sys.excepthook
         sys.excepthook = self._excepthook
         atexit.register(self._at_exit)
+        return self
 
     @property
     def id(self) -> str:
@@ -89,6 +106,8 @@ class Run:
         """
         if self.finished:
             raise BadInput(f"{self.id} is finished; start a new run to log more")
+        if not self.started:
+            self.begin()
         if step is not None and step.__class__ is not int:
             step = _step_number(step)
         points = []
@@ -143,11 +162,14 @@ class Run:
         return entries
 
     @property
-    def run_dir(self) -> Path:
-        """The run's folder: EXP_DIR under `exp run` or a worker, else the store's choice."""
+    def dir(self) -> Path:
+        """The run's folder for logs and artifacts: EXP_DIR under `exp run` or a worker, else
+        the store's choice (runs/EXP-001-…/ beside the ledger)."""
         if self.attached and os.environ.get("EXP_DIR"):
             return Path(os.environ["EXP_DIR"])
         return self.store.run_dir(self.experiment)
+
+    run_dir = dir
 
     def flush(self) -> None:
         """Write buffered points now (the background thread does this every second).
@@ -181,7 +203,7 @@ class Run:
         final = {**self._last, **(metrics or {})}
         self.finished = True
         self._stop.set()
-        if threading.current_thread() is not self._thread:
+        if self.started and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)  # let provenance land before the process may exit
         system = self._sampler.stop() if self._sampler else {}
         if self.attached:
@@ -214,7 +236,8 @@ class Run:
             return updated
 
     def _release(self) -> None:
-        """Give back what start() took: the store connection, the exit hook, sys.excepthook."""
+        """Give back what begin() took: the exit hook, sys.excepthook, and the store if the
+        run opened it."""
         atexit.unregister(self._at_exit)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_hook
@@ -222,12 +245,13 @@ class Run:
             from .liveness import release
 
             release(self.experiment.runner)
-        self.store.close()
+        if self.owns_store:
+            self.store.close()
 
     # --- the context manager and process exit ----------------------------------------
 
     def __enter__(self) -> Run:
-        return self
+        return self.begin()
 
     def __exit__(self, kind, error, tb) -> None:
         if self.finished:
@@ -284,10 +308,10 @@ class Run:
         except Exception as err:  # noqa: BLE001 - whatever the store raised, training goes on
             if kind not in self._warned:
                 self._warned.add(kind)
+                from .log import warn
                 from .redact import redact
 
-                print(redact(f"warning: expledger could not save {kind} for {self.id}: {err}; training goes on"),
-                      file=sys.stderr)
+                warn(redact(f"expledger could not save {kind} for {self.id}: {err}; training goes on"))
             return _FAILED
 
 
@@ -337,7 +361,7 @@ def start(name: str | None = None, *, task: str | None = None, model: str | None
 
     if os.environ.get("EXP_ID") and not store:
         opened = open_store(os.environ.get("EXP_STORE") or resolve_store()[0])
-        return Run(opened, opened.get(os.environ["EXP_ID"]), attached=True)
+        return Run(opened, opened.get(os.environ["EXP_ID"]), attached=True, owns_store=True).begin()
     opened = open_store(resolve_store(store)[0])
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
     experiment = opened.add(
@@ -345,4 +369,4 @@ def start(name: str | None = None, *, task: str | None = None, model: str | None
         command=command or " ".join([os.path.basename(sys.executable), *sys.argv]),
         machine=resolve_machine(machine), status=Status.RUNNING, runner=runner_info(),
     )
-    return Run(opened, experiment)
+    return Run(opened, experiment, owns_store=True).begin()

@@ -116,9 +116,10 @@ class Execution:
                     if current.status is not Status.RUNNING or current.runner.get("attempt") != self.attempt:
                         self.stop(f"{current.status.value.lower()} elsewhere")
         except ExpledgerError as err:  # the store went away: keep running, say so once
+            from .log import warn
             from .redact import redact
 
-            print(redact(f"warning: heartbeat stopped: {err}"), file=sys.stderr)
+            warn(redact(f"heartbeat stopped: {err}"))
 
     def _record_provenance(self) -> None:
         from .provenance import record
@@ -190,7 +191,9 @@ class Execution:
                 raise ValueError("not a JSON object")
             return models.check_metrics(written)
         except (ValueError, ExpledgerError) as err:
-            print(f"warning: ignored {path}: {err}", file=sys.stderr)
+            from .log import warn
+
+            warn(f"ignored {path}: {err}")
             return {}
 
     def _finish(self, status: Status, reason: str | None, runner: dict, exit_code: int) -> Outcome:

@@ -250,9 +250,9 @@ class Sampler(threading.Thread):
                 self._own = open_store(self.store.url)
             self._own.append_steps(self.exp, pending)
         except Exception as err:  # never let measuring hurt the run
-            import sys
+            from .log import warn
 
-            print(f"warning: system metrics of {self.exp.id} not saved: {err}", file=sys.stderr)
+            warn(f"system metrics of {self.exp.id} not saved: {err}")
 
 
 def start(store, exp, *, pid: int, visible: str | None = None) -> Sampler | None:

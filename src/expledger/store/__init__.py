@@ -55,8 +55,14 @@ def scheme_of(url: str) -> str:
     return "jsonl"
 
 
-def open_store(url: str, **options) -> Store:
-    """Open the store a URL names; BadInput listing the valid schemes if none fits."""
+def open_store(url: str | None = None, **options) -> Store:
+    """Open the store a URL names (default: the one `exp` would use: $EXP_STORE, else the
+    nearest memory/experiments/experiments.jsonl); BadInput listing the valid schemes if
+    none fits."""
+    if url is None:
+        from ..config import resolve_store
+
+        url = resolve_store()[0]
     scheme = scheme_of(url)
     builder = _BUILDERS.get(scheme) or _plugin(scheme)
     if builder is None:

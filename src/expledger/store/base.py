@@ -28,13 +28,6 @@ SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "star
 QUEUE_ORDER = "-priority,id"  # the order workers take queued experiments in
 
 
-def stderr_warning(message: str) -> None:
-    """How a store warns unless told otherwise: one line on stderr."""
-    import sys
-
-    print(f"warning: {message}", file=sys.stderr)
-
-
 @dataclass(frozen=True)
 class Search:
     """What to find; each backend turns it into its own query.
@@ -313,13 +306,30 @@ class Store(ABC):
             raise NotFound(f"no experiment {exp_id} in {self.display_url}")
         return found
 
-    def add(self, **fields) -> Experiment:
-        """Register a new experiment (QUEUED, or RUNNING with status=Status.RUNNING)."""
-        if "added_on" not in fields:
+    def add(self, *, name: str, task: str | None = None, model: str | None = None, params: dict | None = None,
+            command: str | None = None, machine: str | None = None, tags: list | tuple = (),
+            status: Status | str = Status.QUEUED, priority: int = 0, workdir: str | None = None,
+            repo_path: str | None = None, gpus: int | None = None, runner: dict | None = None,
+            added_on: str | None = None) -> Experiment:
+        """Register a new experiment: QUEUED, or RUNNING (status="running") when it runs now.
+
+        Args:
+            name: a short human name.
+            task, model, params, command, machine, tags: what `exp add` records.
+            priority: workers take higher first.
+            workdir, repo_path: where a worker runs its command (absolute; relative to the repository).
+            gpus: how many GPUs it needs (a worker with fewer leaves it queued).
+            runner: the process that runs it (liveness.runner_info), for a RUNNING one.
+            added_on: the machine it was added on (default: this one).
+        """
+        if added_on is None:
             from ..config import resolve_machine
 
-            fields["added_on"] = resolve_machine()
-        return self._create(models.new_experiment(now=self.now(), **fields))
+            added_on = resolve_machine()
+        return self._create(models.new_experiment(
+            name=name, task=task, model=model, params=params, command=command, machine=machine, tags=tags,
+            status=Status.parse(status), priority=priority, workdir=workdir, repo_path=repo_path, gpus=gpus,
+            runner=runner, added_on=added_on, now=self.now()))
 
     def modify(self, ref: str | int, change: Callable[[Experiment, datetime], Experiment]) -> Experiment:
         """Apply `change(current, now)` atomically, bumping rev and stamping updated with `now`."""
@@ -374,9 +384,19 @@ class Store(ABC):
         """QUEUED -> RUNNING by hand; `machine` is where it runs (recorded over its target)."""
         return self.modify(ref, lambda exp, now: models.start(exp, machine=machine, now=now))
 
-    def result(self, ref: str | int, **result) -> Experiment:
-        """Record a result; see models.record_result for the rules."""
-        return self.modify(ref, lambda exp, now: models.record_result(exp, now=now, **result))
+    def result(self, ref: str | int, *, status: Status | str, metrics: dict | None = None, summary: str | None = None,
+               reason: str | None = None, force: bool = False, attempt: int | None = None,
+               runner: dict | None = None) -> Experiment:
+        """Record how an experiment ended: status success, failed or cancelled (any case).
+
+        Metrics merge into those logged while it ran; a failure needs a reason (default: the
+        summary). A recorded result is replaced only with `force` (the old one goes to its
+        history). A runner passes its `attempt` (only the current claim may write) and its
+        exit details as `runner`.
+        """
+        return self.modify(ref, lambda exp, now: models.record_result(
+            exp, status=status, metrics=metrics, summary=summary, reason=reason, force=force, attempt=attempt,
+            runner=runner, now=now))
 
     def cancel(self, ref: str | int, *, reason: str | None = None, by: str | None = None) -> Experiment:
         return self.modify(ref, lambda exp, now: models.cancel(exp, reason=reason, by=by, now=now))

@@ -22,7 +22,6 @@ import errno
 import fcntl
 import functools
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,8 @@ from pathlib import Path
 from ..environment import compact
 from ..errors import NotFound, StoreError
 from ..models import Experiment, Status, format_id, version
-from .base import Search, Store, confined, stderr_warning
+from ..log import warn as log_warning
+from .base import Search, Store, confined
 from .index import LedgerIndex
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
@@ -75,7 +75,7 @@ class JsonlStore(Store):
     def __init__(self, path: str | Path, *, url: str | None = None, now=None, warn=None):
         self.path = Path(path).expanduser().absolute()
         super().__init__(url or str(self.path), now=now)
-        self.warn = warn or stderr_warning
+        self.warn = warn or log_warning
         self.cache_dir = self.path.parent / ".exp-cache"
         self.index = LedgerIndex(self.path, self.cache_dir / f"{self.path.name}.sqlite3", warn=self.warn)
         self._synced = False

@@ -19,7 +19,8 @@ from ..errors import BadInput, MissingExtra, NotFound, StoreError
 from ..models import Experiment, format_id, id_number
 from ..redact import raw_at_in_password, redact
 from . import migrations
-from .base import Search, Store, stderr_warning
+from ..log import warn as log_warning
+from .base import Search, Store
 from .sql import Compiler, PostgresDialect
 
 _COMPILER = Compiler(PostgresDialect(), columns={
@@ -40,7 +41,7 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, *, now=None, warn=None):
         super().__init__(url, now=now)
-        self.warn = warn or stderr_warning
+        self.warn = warn or log_warning
         try:
             import psycopg
             from psycopg.types.json import Jsonb
