@@ -122,3 +122,73 @@ def test_start_records_this_machine_and_cancel_records_who(exp, monkeypatch):
     exp("add", "--name", "b")
     cancelled = json.loads(exp("cancel", "2", "--json").out)["experiment"]
     assert cancelled["runner"]["cancelled_by"].endswith("@" + os.uname().nodename)
+
+
+def _wait_for(check, what: str, timeout: float = 60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_workers_are_visible_and_a_run_elsewhere_shows_its_output(machines, tmp_path):
+    import signal
+    import sys
+
+    fast = {"EXP_HEARTBEAT": "0.3", "EXP_LEASE": "3"}
+    for name in ("mac", "lab"):
+        machines[name][1].update(fast)
+    script = "for i in 1 2 3 4 5 6 7 8 9; do echo step $i; echo 'warn 警告' >&2; sleep 0.3; done; sleep 60"
+    for n in range(3):
+        _exp(machines, "mac", "add", "--name", f"long {n}", "--command", script)
+    folder, env = machines["lab"]
+    procs = [subprocess.Popen([sys.executable, "-m", "expledger", "worker", "--gpus", gpus, "--gpus-per-run", per_run,
+                               "--on-stop", "requeue", "--poll", "0.1"], cwd=folder, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for gpus, per_run in (("0,1", "2"), ("2", "1"), ("3", "1"))]
+    try:
+        def live_with_runs():
+            found = _json(_exp(machines, "mac", "workers", "--json"))["workers"]
+            busy = [w for w in found if w["state"] == "live" and w["running"]]
+            return found if len(busy) == 3 else None
+
+        fleet = {w["pid"]: w for w in _wait_for(live_with_runs, "three busy workers")}
+        assert fleet[procs[0].pid]["gpus"] == ["0", "1"] and fleet[procs[0].pid]["machine"] == "lab"
+        assert fleet[procs[0].pid]["running"][0]["gpus"] == "0,1"
+        running_id = fleet[procs[1].pid]["running"][0]["id"]
+
+        # From the other workspace: the run's output, stdout and stderr as they came.
+        logs = _wait_for(lambda: (lambda r: r if "step 3" in r["output"] else None)(
+            _json(_exp(machines, "mac", "logs", running_id, "--json"))), "the output of a running experiment")
+        assert logs["status"] == "RUNNING" and "warn 警告" in logs["output"]
+        shown = _exp(machines, "mac", "show", running_id, cwd=tmp_path)
+        assert "step " in shown.out and "GPUs 2" in shown.out
+
+        procs[2].send_signal(signal.SIGKILL)
+        gone = _wait_for(lambda: [w for w in _json(_exp(machines, "mac", "workers", "--json"))["workers"]
+                                  if w["pid"] == procs[2].pid and w["state"] == "gone"], "the killed worker gone")
+        assert gone
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+    after = {w["pid"]: w["state"] for w in _json(_exp(machines, "mac", "workers", "--json"))["workers"]}
+    assert after[procs[0].pid] == after[procs[1].pid] == "stopped"
+    table = _exp(machines, "mac", "workers")
+    assert "stopped" in table.out and "gone" in table.out
+
+
+def test_show_of_a_requeued_run_says_which_attempt_is_next_and_why_the_last_ended(exp):
+    exp("add", "--name", "x", "--command", "false")
+    assert exp("worker", "--once").code == 0
+    assert exp("requeue", "1", "--reason", "flaky node").code == 0
+    shown = exp("show", "1").out
+    assert "attempt 2 next" in shown and "flaky node" in shown
+    assert "attempt 1" in shown and "FAILED" in shown and "exit code 1" in shown
+    assert "pid None" not in shown

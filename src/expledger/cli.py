@@ -7,6 +7,7 @@ something absent; never a traceback (set EXP_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -62,7 +63,8 @@ def listing_options(func):
     for option in reversed([
         click.option("--fields", "--columns", "fields", metavar="A,B,…", callback=lambda c, p, v: parse_fields(v),
                      help="Fields to give, in the table and in --json: id, name, params.X, metrics.X, outcome, "
-                          "duration, provenance, … (default: a compact set)."),
+                          "duration, provenance, runner fields host, attempt, runner.gpus, heartbeat, … "
+                          "(default: a compact set)."),
         click.option("--wide", is_flag=True, help="Never cut long cells (they are cut only on a terminal)."),
     ]):
         func = option(func)
@@ -84,10 +86,24 @@ def open_ledger(*, reap: bool = False):
         ctx.meta["store"] = open_store(url)
         ctx.meta["store_source"] = source
         ctx.call_on_close(ctx.meta["store"].close)
+        ctx.call_on_close(functools.partial(_hooks_for_lost, ctx.meta["store"]))  # runs before the close
     store = ctx.meta["store"]
     if reap:
         store.reap_once()
     return store
+
+
+def _hooks_for_lost(store) -> None:
+    """EXP_ON_FINISH runs for each run this command found lost, as a worker's hook would."""
+    from .config import on_finish_command
+
+    command = on_finish_command()
+    if command and store.reaped:
+        from .hooks import on_finish
+
+        for lost in store.reaped:
+            if lost.status.finished:
+                on_finish(command, lost, warn=output.warning_line)
 
 
 def _query(where: str | None):
@@ -363,9 +379,14 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, offset, fiel
     """
     from .ops.search import list_experiments
 
-    found = list_experiments(open_ledger(), status=_statuses(statuses), task=task, model=model, machine=machine,
+    store = open_ledger()
+    found = list_experiments(store, status=_statuses(statuses), task=task, model=model, machine=machine,
                              tags=tuple(t for tag in tags for t in tag.split(",") if t), where=_query(where),
                              sort=sort, limit=None if limit == 0 else limit, offset=offset)
+    if fields and "heartbeat" in fields:
+        from .fields import with_heartbeats
+
+        found = dataclasses.replace(found, experiments=with_heartbeats(store, found.experiments))
     filtered = statuses or task or model or machine or tags or where
     _print_list(found, empty="no experiments match" if filtered else "no experiments yet: exp add --name …",
                 fields=fields, wide=wide)
@@ -395,7 +416,9 @@ def show(exp_id):
     if json_mode():
         output.emit_json(shown.to_json())
         return
-    output.print_experiment(shown.experiment, steps=shown.steps, run_dir=shown.run_dir)
+    experiment = shown.experiment
+    output.print_experiment(experiment, steps=shown.steps, run_dir=shown.run_dir,
+                            output_tail=None if shown.run_dir.is_dir() else open_ledger().read_output(experiment))
     for other in shown.also_was:
         click.echo(f"note: {shown.asked} was also the ID of {other.id} ({output.printable(other.name)}) in a ledger "
                    "merged into this one", err=True)
@@ -635,9 +658,11 @@ def doctor(fix):
               help="Seconds between looks at the queue.")
 @click.option("--on-stop", type=click.Choice(["finish", "requeue"]), default="finish", show_default=True,
               help="On SIGINT/SIGTERM: finish what runs, or stop it and give it back to the queue.")
+@click.option("--on-finish", metavar="CMD", help="Run CMD (through the shell) with each experiment's JSON on stdin "
+              "when it finishes, fails or is found lost (default: $EXP_ON_FINISH); a failing CMD is a warning.")
 @common_options
 def worker(machine, gpus, gpus_per_run, task, where, from_hosts, only_tags, once, max_runs, until_empty, retries, workdir,
-           poll, on_stop):
+           poll, on_stop, on_finish):
     """Run queued experiments, one at a time or side by side on GPUs, until stopped.
 
     Any number of workers, on any machines sharing the store, can run at once: each
@@ -651,7 +676,7 @@ def worker(machine, gpus, gpus_per_run, task, where, from_hosts, only_tags, once
       exp worker --gpus 0,1,2,3 --gpus-per-run 2 --retries 1
       exp worker --until-empty --where 'task = asr'
     """
-    from .config import resolve_machine
+    from .config import on_finish_command, resolve_machine
     from .provenance import gpus as detect_gpus
     from .redact import redact
     from .worker import Worker, WorkerOptions, idle_gpus, install_signal_handlers
@@ -674,7 +699,7 @@ def worker(machine, gpus, gpus_per_run, task, where, from_hosts, only_tags, once
     options = WorkerOptions(machine=resolve_machine(machine), gpus=gpu_list, gpus_per_run=gpus_per_run,
                             where=condition, max_runs=1 if once else max_runs, until_empty=until_empty or once,
                             retries=retries, workdir=workdir, poll=poll, on_stop=on_stop,
-                            quiet_stdout=json_mode())
+                            quiet_stdout=json_mode(), on_finish=on_finish_command(on_finish))
     running = Worker(store.url, options, report=lambda line: click.echo(f"worker: {redact(line)}", err=True))
     install_signal_handlers(running)
     idle = idle_gpus(gpu_list, gpus_per_run)
@@ -762,6 +787,8 @@ def merge(other):
 
 
 from .commands import requeue as _requeue  # noqa: E402,F401  registers `exp requeue`
+from .commands import workers as _workers  # noqa: E402,F401  registers `exp workers`
+from .commands import logs as _logs  # noqa: E402,F401  registers `exp logs`
 
 
 def main(argv: list[str] | None = None) -> int:

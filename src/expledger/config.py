@@ -57,6 +57,12 @@ def workdir_fields(folder: str | Path | None = None) -> dict:
     return {"workdir": str(here), "repo_path": here.relative_to(top).as_posix() if top else None}
 
 
+def on_finish_command(flag: str | None = None, *, environ=None) -> str | None:
+    """The hook a worker runs when an experiment ends: `--on-finish` > `EXP_ON_FINISH`."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get("EXP_ON_FINISH") or None
+
+
 def resolve_target(flag: str | None) -> str | None:
     """The machine a queued experiment waits for: only what --machine says (`any` or '' for none).
 

@@ -5,8 +5,9 @@ far less. `list`/`queue --json` give LISTING_FIELDS, the text table DEFAULT_COLU
 `--fields` picks others for both. `show --json` stays complete.
 
 A field is a record field (`name`), a path into params or metrics (`metrics.acc`), a whole
-`provenance`/`runner`/`history`, or one of the derived `outcome` (the failure's reason,
-else the summary) and `duration` (seconds).
+`provenance`/`runner`/`history`, a path into the runner (`runner.gpus`), or one of the
+derived `outcome` (the failure's reason, else the summary), `duration` (seconds), `host` and
+`attempt` (of the runner) and `heartbeat` (when a running one's runner last beat).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ DEFAULT_COLUMNS = ("id", "status", "name", "task", "model", "machine", "created"
 QUEUE_FIELDS = ("id", "name", "task", "model", "status", "priority", "machine", "command", "params", "tags",
                 "created")
 QUEUE_COLUMNS = ("id", "priority", "name", "task", "model", "machine", "command", "created")
-DERIVED = ("outcome", "duration")
+DERIVED = ("outcome", "duration", "host", "attempt", "heartbeat")
 WHOLE = ("params", "metrics", "system", "files", "provenance", "runner", "history")
 
 
@@ -45,6 +46,10 @@ def value(exp: Experiment, name: str):
         return exp.failed_reason if exp.failed_reason and exp.status.value == "FAILED" else exp.summary
     if name == "duration":
         return exp.duration
+    if name in ("host", "attempt"):
+        return exp.runner.get(name)
+    if name == "heartbeat":  # set on a listing's records by with_heartbeats (the store holds the beats)
+        return exp.extra.get("heartbeat")
     if name == "status":
         return exp.status.value
     head, *rest = name.split(".")
@@ -52,6 +57,21 @@ def value(exp: Experiment, name: str):
     for part in rest:
         found = found.get(part) if isinstance(found, dict) else None
     return found
+
+
+def with_heartbeats(store, experiments: list[Experiment]) -> list[Experiment]:
+    """The records with `heartbeat` (the time of a running one's last beat) for a listing."""
+    import dataclasses
+    from datetime import timedelta
+
+    from .models import Status, now_iso
+
+    out = []
+    for exp in experiments:
+        age = store.heartbeat_age(exp) if exp.status is Status.RUNNING else None
+        beat = now_iso(store.now() - timedelta(seconds=age)) if age is not None else None
+        out.append(dataclasses.replace(exp, extra={**exp.extra, "heartbeat": beat}))
+    return out
 
 
 def project(exp: Experiment, fields: tuple[str, ...] = LISTING_FIELDS) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from datetime import datetime, timezone
 
 import click
@@ -217,7 +218,7 @@ def _status_cell(status: Status) -> tuple[str, str]:
 
 _COLUMN_WIDTHS = {"name": 32, "task": 20, "model": 20, "metrics": 36, "params": 36, "outcome": 60,
                   "command": 40, "summary": 60, "failed_reason": 60}
-_TIMES = ("created", "started", "completed", "updated")
+_TIMES = ("created", "started", "completed", "updated", "heartbeat")
 
 
 def column_cell(exp: Experiment, column: str):
@@ -229,7 +230,7 @@ def column_cell(exp: Experiment, column: str):
     if column in ("metrics", "params"):
         return pairs_text(getattr(exp, column))
     if column in _TIMES:
-        return relative_time(getattr(exp, column))
+        return relative_time(fields.value(exp, column))
     found = fields.value(exp, column)
     return "" if found is None else value_text(found)
 
@@ -290,21 +291,37 @@ def _provenance_rows(exp: Experiment) -> list[tuple[str, str]]:
         rows.append(("python", f"{found['python']} ({len(found.get('packages') or [])} packages)"))
     if found.get("cwd"):
         rows.append(("cwd", found["cwd"]))
-    runner = exp.runner
-    if runner:
-        parts = [f"attempt {runner.get('attempt', 1)}", f"pid {runner.get('pid')} on {runner.get('host')}"]
+    rows += _runner_rows(exp)
+    return rows
+
+
+def _runner_rows(exp: Experiment) -> list[tuple[str, str]]:
+    """The attempt: the one that runs or ran, or, for a re-queued one, the next and why the last ended."""
+    from .liveness import this_host
+
+    runner, rows = exp.runner, []
+    if exp.status is Status.QUEUED:
+        if runner.get("attempt"):
+            rows.append(("run", f"attempt {runner['attempt'] + 1} next · {runner.get('requeued') or 're-queued'}"))
+        return rows
+    if runner.get("pid"):
+        parts = [f"attempt {runner.get('attempt', 1)}", f"pid {runner['pid']} on {runner.get('host')}"]
+        if runner.get("gpus"):
+            parts.append(f"GPUs {runner['gpus']}")
         if "exit_code" in runner:
             parts.insert(0, f"exit {runner['exit_code']}" + (f" (signal {runner['signal']})" if "signal" in runner else ""))
         if runner.get("dir"):
-            parts.append(f"files in {runner['dir']}")
+            host = runner.get("host")
+            parts.append(f"files in {runner['dir']}" if host in (None, this_host()) else f"files in {host}:{runner['dir']}")
         rows.append(("run", " · ".join(parts)))
+    if runner.get("cancelled_by"):
+        rows.append(("cancelled by", runner["cancelled_by"]))
+    rows += [("warning", warning) for warning in runner.get("warnings") or []]
     return rows
 
 
 def log_tail(run_dir, lines: int = 5) -> list[tuple[str, str]]:
     """The last lines of a run's saved stderr and stdout."""
-    from pathlib import Path
-
     rows = []
     for name in ("stderr.log", "stdout.log"):
         path = Path(run_dir) / name
@@ -318,7 +335,8 @@ def log_tail(run_dir, lines: int = 5) -> list[tuple[str, str]]:
     return rows
 
 
-def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None) -> None:
+def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None,
+                     output_tail: tuple[int, bytes] | None = None) -> None:
     """`show`: one experiment whole, one field a line; step metrics as sparklines; log tail."""
     click.echo(f"{exp.id}  {click.style(printable(exp.name), bold=True)}  {status_text(exp.status)}")
     rows = [
@@ -334,8 +352,12 @@ def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None
         rows += [(key, f"{k} = {value_text(v)}") for k, v in values.items()] or [(key, "—")]
     for old in exp.history:
         reason = old.get("failed_reason") or old.get("summary")
-        text = f"{old['status']} (replaced {relative_time(old.get('replaced'))}) {pairs_text(old.get('metrics') or {})}"
-        rows.append(("earlier result", text.rstrip() + (f" · {reason}" if reason else "")))
+        if "attempt" in old:  # an attempt that ended before the experiment was queued again
+            label, when = f"attempt {old['attempt']}", f"on {old.get('host') or '?'}, ended {relative_time(old.get('completed'))}"
+        else:
+            label, when = "earlier result", f"replaced {relative_time(old.get('replaced'))}"
+        text = f"{old['status']} ({when}) {pairs_text(old.get('metrics') or {})}"
+        rows.append((label, text.rstrip() + (f" · {reason}" if reason else "")))
     from .steps import summary
 
     for name, (_, values) in (steps or {}).items():
@@ -350,8 +372,10 @@ def print_experiment(exp: Experiment, *, steps: dict | None = None, run_dir=None
     rows += _provenance_rows(exp)
     rows += [(key, value_text(value)) for key, value in exp.extra.items()]
     rows.append(("uuid", f"{exp.uuid}  rev {exp.rev}"))
-    if run_dir is not None:
+    if run_dir is not None and Path(run_dir).is_dir():
         rows += log_tail(run_dir)
+    elif output_tail:  # the run folder is on another machine: the tail that came with the heartbeats
+        rows += [("output", line) for line in output_tail[1].decode("utf-8", "replace").splitlines()[-5:]]
     width = max(len(key) for key, _ in rows)
     previous = None
     for key, value in rows:

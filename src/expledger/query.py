@@ -22,7 +22,7 @@ from .errors import BadInput
 TOP_FIELDS = ("id", "name", "task", "model", "command", "machine", "status", "created", "started",
               "completed", "summary", "failed_reason", "tags", "priority", "workdir", "repo_path", "gpus", "aliases",
               "uuid", "rev", "updated")
-NESTED_FIELDS = ("params", "metrics", "system")
+NESTED_FIELDS = ("params", "metrics", "system", "runner")
 KEYWORDS = {"and", "or", "not", "in", "has", "exists", "true", "false"}
 # Limits that keep every backend's own parser and evaluator within bounds (SQLite's parser
 # stack, its expression depth, Python's recursion and int parsing): past them is bad input.

@@ -191,7 +191,8 @@ class Run:
 
     def result(self, status: str | Status = Status.SUCCESS, *, metrics: dict | None = None,
                summary: str | None = None, reason: str | None = None) -> Experiment:
-        """Finish the run. Final metrics default to the last logged value of each series.
+        """Finish the run. Final metrics default to the last logged value of each series when
+        it succeeded; a failure keeps only the metrics given here (its curves stay in its steps).
 
         Attached to `exp run`, this records metrics and summary only: the runner records the
         status from the exit code.
@@ -200,7 +201,7 @@ class Run:
             raise BadInput(f"{self.id} already has a result")
         status = Status.parse(status) if isinstance(status, str) else status
         self.flush()
-        final = {**self._last, **(metrics or {})}
+        final = {**(self._last if status is Status.SUCCESS else {}), **(metrics or {})}
         self.finished = True
         self._stop.set()
         if self.started and threading.current_thread() is not self._thread:

@@ -28,6 +28,7 @@ from .reasons import failure_reason
 
 GRACE_SECONDS = 10.0  # between SIGTERM and SIGKILL when a run is stopped
 TAIL_LINES = 60
+OUTPUT_TAIL_BYTES = 64 * 1024  # how much of a run's output travels into the store with its heartbeats
 
 
 @dataclass
@@ -46,12 +47,40 @@ def _die_with_parent() -> None:
         pass
 
 
+class OutputTail:
+    """The last bytes of a run's output, stdout and stderr as they came, for the store: so
+    `exp show` and `exp logs` work from a machine that cannot see the run folder."""
+
+    def __init__(self, limit: int = OUTPUT_TAIL_BYTES):
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.buffer = bytearray()
+        self.total = 0  # bytes seen in all, so a reader knows what it has not seen yet
+        self.sent = 0
+
+    def add(self, chunk: bytes) -> None:
+        with self.lock:
+            self.buffer += chunk
+            self.total += len(chunk)
+            if len(self.buffer) > self.limit:
+                del self.buffer[: len(self.buffer) - self.limit]
+
+    def send(self, store, exp: Experiment) -> None:
+        """Write the tail to the store if anything came since the last time."""
+        with self.lock:
+            if self.total == self.sent:
+                return
+            total, tail = self.total, bytes(self.buffer)
+        store.put_output(exp, total, tail)
+        self.sent = total
+
+
 class _Pump(threading.Thread):
     """Copy one of the child's streams to a file and (optionally) a terminal; keep its tail."""
 
-    def __init__(self, source, log_path: Path, echo):
+    def __init__(self, source, log_path: Path, echo, output: OutputTail):
         super().__init__(daemon=True)
-        self.source, self.log_path, self.echo = source, log_path, echo
+        self.source, self.log_path, self.echo, self.output = source, log_path, echo, output
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
 
     def run(self) -> None:
@@ -60,6 +89,7 @@ class _Pump(threading.Thread):
             while chunk := os.read(self.source.fileno(), 65536):
                 log.write(chunk)
                 log.flush()
+                self.output.add(chunk)
                 if self.echo is not None:
                     try:
                         self.echo.write(chunk)
@@ -87,6 +117,7 @@ class Execution:
         self.system: dict = {}  # peaks of the hardware use, from sysmetrics
         self.proc: subprocess.Popen | None = None
         self._done = threading.Event()
+        self.output = OutputTail()
 
     # --- stopping ------------------------------------------------------------------
 
@@ -112,6 +143,7 @@ class Execution:
             with open_store(self.store.url) as store:
                 while not self._done.wait(interval):
                     store.heartbeat(self.exp)
+                    self.output.send(store, self.exp)
                     current = store.get(self.exp.id)
                     if current.status is not Status.RUNNING or current.runner.get("attempt") != self.attempt:
                         self.stop(f"{current.status.value.lower()} elsewhere")
@@ -153,8 +185,8 @@ class Execution:
                       else f"cannot run {name}: {err.strerror}")
             return self._finish(Status.FAILED, reason, {"exit_code": 127}, 127)
         out_echo = sys.stderr.buffer if self.quiet_stdout else sys.stdout.buffer
-        pumps = [_Pump(self.proc.stdout, self.run_dir / "stdout.log", out_echo),
-                 _Pump(self.proc.stderr, self.run_dir / "stderr.log", sys.stderr.buffer)]
+        pumps = [_Pump(self.proc.stdout, self.run_dir / "stdout.log", out_echo, self.output),
+                 _Pump(self.proc.stderr, self.run_dir / "stderr.log", sys.stderr.buffer, self.output)]
         helpers = [threading.Thread(target=self._watch, daemon=True),
                    threading.Thread(target=self._record_provenance, daemon=True)]
         for thread in pumps + helpers:
@@ -174,32 +206,55 @@ class Execution:
             runner["signal"] = -code
         exit_code = code if code >= 0 else 128 - code
         tail = [line for pump in pumps for line in pump.tail]
+        try:
+            self.output.send(self.store, self.exp)  # the last of it, before the outcome is recorded
+        except ExpledgerError as err:
+            from .log import warn
+            from .redact import redact
+
+            warn(redact(f"the output of {self.exp.id} did not reach the store: {err}"))
         if self.stop_reason:
             return self._finish(Status.CANCELLED, f"stopped: {self.stop_reason}", runner, exit_code)
         if code == 0:
             return self._finish(Status.SUCCESS, None, runner, exit_code)
         return self._finish(Status.FAILED, failure_reason(code, tail), runner, exit_code)
 
-    def _written_metrics(self) -> dict:
-        """What the child wrote to EXP_METRICS_FILE (a JSON object of numbers), if anything."""
+    def _written_metrics(self) -> tuple[dict, list[str]]:
+        """The numbers the child wrote to EXP_METRICS_FILE (a JSON object), and warnings about
+        what was left out: one bad entry never costs the others."""
         path = self.run_dir / "metrics.json"
         if not path.exists():
-            return {}
+            return {}, []
         try:
             written = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(written, dict):
-                raise ValueError("not a JSON object")
-            return models.check_metrics(written)
-        except (ValueError, ExpledgerError) as err:
-            from .log import warn
-
-            warn(f"ignored {path}: {err}")
-            return {}
+        except (ValueError, OSError) as err:
+            return {}, [f"EXP_METRICS_FILE ignored: not valid JSON ({err})"]
+        if not isinstance(written, dict):
+            return {}, ["EXP_METRICS_FILE ignored: not a JSON object"]
+        kept, dropped = {}, []
+        for name, value in written.items():
+            try:
+                kept.update(models.check_metrics({name: value}))
+            except ExpledgerError:
+                dropped.append(name)
+        if not dropped:
+            return kept, []
+        return kept, [f"EXP_METRICS_FILE: {', '.join(map(repr, dropped))} left out (not a number or a list of "
+                      f"numbers); {len(kept)} other entries kept"]
 
     def _finish(self, status: Status, reason: str | None, runner: dict, exit_code: int) -> Outcome:
         runner = {**runner, "dir": str(self.run_dir), "ended": models.now_iso()}
-        last_logged = self.store.last_steps(self.exp)
-        written = self._written_metrics()
+        # A run's last logged values are its final metrics only when it succeeded: a failed or
+        # stopped run keeps them in its step series, so it never enters a ranking by them.
+        last_logged = self.store.last_steps(self.exp) if status is Status.SUCCESS else {}
+        written, warnings = self._written_metrics()
+        if warnings:
+            from .log import warn
+
+            for warning in warnings:
+                warn(f"{self.exp.id}: {warning}")
+        if warnings:
+            runner["warnings"] = warnings
 
         def record(exp: Experiment, now) -> Experiment:
             # Final metrics: the metrics file wins, then what the API recorded, then the last logged step.

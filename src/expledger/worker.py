@@ -43,6 +43,7 @@ class WorkerOptions:
     poll: float = 0.5
     on_stop: str = "finish"  # or "requeue"
     quiet_stdout: bool = False
+    on_finish: str | None = None  # a command given each ended experiment's JSON on stdin
 
 
 class Worker:
@@ -62,6 +63,9 @@ class Worker:
         self.given_back: set[str] = set()
         self.claimed = 0
         self.repo = repo_top(os.getcwd())
+        self.identity = runner_info()
+        self.started = models.now_iso()
+        self.beat_failed = False
 
     def stop(self, why: str) -> None:
         """Stop taking work. Safe in a signal handler: it only sets flags; the main loop acts."""
@@ -84,27 +88,58 @@ class Worker:
         from .store import open_store
 
         with open_store(self.url) as store:
-            next_reap = 0.0
+            next_beat = 0.0
             while not self.stopping.is_set():
                 store.refresh()
-                if time.monotonic() >= next_reap:
+                if time.monotonic() >= next_beat:
                     for lost in store.reap_lost():
                         self.report(f"{lost.id} {lost.status.value}: {lost.failed_reason or lost.runner.get('requeued')}")
-                    next_reap = time.monotonic() + heartbeat_interval()
+                        if lost.status.finished:
+                            self._ended(lost)
+                    self._beat(store)
+                    next_beat = time.monotonic() + heartbeat_interval()
                 took = self._fill(store)
+                if took:
+                    self._beat(store)  # the fleet sees what it took at once
                 if self._done(took):
                     break
                 self.wake.wait(self.options.poll)
                 self.wake.clear()
-        while self.running:  # stopping: finish what runs, or give it back
-            if self.options.on_stop == "requeue":
-                for _, execution in list(self.running.values()):
-                    if execution is not None and execution.exp.id not in self.given_back:
-                        self.given_back.add(execution.exp.id)
-                        self._give_back(execution, self.stop_reason)
-            self.wake.wait(0.2)
-            self.wake.clear()
+            while self.running:  # stopping: finish what runs, or give it back; still beating
+                if self.options.on_stop == "requeue":
+                    for _, execution in list(self.running.values()):
+                        if execution is not None and execution.exp.id not in self.given_back:
+                            self.given_back.add(execution.exp.id)
+                            self._give_back(execution, self.stop_reason)
+                if time.monotonic() >= next_beat:
+                    self._beat(store)
+                    next_beat = time.monotonic() + heartbeat_interval()
+                self.wake.wait(0.2)
+                self.wake.clear()
+            self._beat(store, stopped=True)
         return self.outcomes
+
+    def _ended(self, exp: Experiment) -> None:
+        from .hooks import on_finish
+
+        on_finish(self.options.on_finish, exp, warn=lambda message: self.report(f"warning: {message}"))
+
+    def describe(self, *, stopped: bool = False) -> dict:
+        """What `exp workers` shows of this worker."""
+        with self.lock:
+            held = [{"id": exp_id, "gpus": ",".join(gpus)} for exp_id, (gpus, _) in sorted(self.running.items())]
+        return {"id": f"{self.identity['host']}:{self.identity['pid']}", **self.identity,
+                "machine": self.options.machine, "gpus": self.options.gpus, "gpus_per_run": self.options.gpus_per_run,
+                "running": held, "ran": len(self.outcomes), "started": self.started,
+                **({"stopped": models.now_iso()} if stopped else {})}
+
+    def _beat(self, store, *, stopped: bool = False) -> None:
+        try:
+            store.beat_worker(self.describe(stopped=stopped))
+        except (ExpledgerError, NotImplementedError) as err:
+            if not self.beat_failed:  # the registry is a view: the work goes on without it
+                self.beat_failed = True
+                self.report(f"not registered in the store: {err}")
 
     def _done(self, took: bool) -> bool:
         limit = self.options.max_runs
@@ -217,6 +252,7 @@ class Worker:
                 outcome = execution.run()
                 self.outcomes.append(outcome)
                 self.report(output.result_line(outcome.experiment))
+                self._ended(outcome.experiment)
         except ExpledgerError as err:
             self.report(f"{exp.id}: {err}")
         finally:

@@ -278,6 +278,35 @@ class Store(ABC):
         except OSError as err:
             raise StoreError(f"cannot create a run folder in {root}: {err.strerror or err}") from None
 
+    # --- optional: the worker registry and run output, kept for every machine to see ------
+
+    def put_output(self, exp: Experiment, total: int, tail: bytes) -> None:
+        """Keep the last bytes of a run's output (`total`: how many it wrote in all)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep run output")
+
+    def read_output(self, exp: Experiment) -> tuple[int, bytes] | None:
+        """(bytes written in all, the last of them) for a run, or None when none was kept."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep run output")
+
+    def beat_worker(self, info: dict) -> None:
+        """Register a worker, or say it is still alive: `info` is its description, keyed by `id`."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no worker registry")
+
+    def _worker_rows(self) -> list[tuple[dict, float]]:
+        """Every registered worker heard from in the last day, with seconds since its last beat."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no worker registry")
+
+    def workers(self, *, lease: float | None = None) -> list[dict]:
+        """Registered workers, each with `state` (live, stopped, gone) and `last_beat_age` (s):
+        live ones first, then the most recently heard from."""
+        from ..liveness import is_alive
+
+        found = []
+        for info, age in self._worker_rows():
+            state = "stopped" if info.get("stopped") else "live" if is_alive(info, age, lease=lease) else "gone"
+            found.append({**info, "state": state, "last_beat_age": round(age, 1)})
+        return sorted(found, key=lambda w: (w["state"] != "live", w["last_beat_age"]))
+
     def refresh(self) -> None:
         """Forget what was read, so the next read sees other writers' changes (a worker's
         long-lived store; a database store always reads fresh)."""
@@ -462,6 +491,11 @@ class Store(ABC):
             except (IllegalTransition, NotFound):
                 continue  # it finished, or was claimed again, in the meantime
         return reaped
+
+    @property
+    def reaped(self) -> list[Experiment]:
+        """The runs `reap_once` marked on this store object (none when it never ran)."""
+        return self._reaped or []
 
     def reap_once(self) -> list[Experiment]:
         """`reap_lost` the first time a reader asks on this store object; the runs it marked.

@@ -35,10 +35,19 @@ from .index import LedgerIndex
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another before giving up
 STEPS_FILE = "steps.bin"
+OUTPUT_FILE = "output.tail"
 
 
 NETWORK_FILE_SYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs",
                         "lustre", "fuse.s3fs", "fuse.gcsfuse"}
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write a small side file whole: a temporary file renamed over it, so a reader never sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
 
 
 def network_file_system(path: Path, mounts: str | None = None) -> str | None:
@@ -169,6 +178,38 @@ class JsonlStore(Store):
             return time.time() - self._heartbeat_file(exp).stat().st_mtime
         except OSError:
             return None
+
+    def put_output(self, exp: Experiment, total: int, tail: bytes) -> None:
+        """The tail beside the run's step series (runs/<ID>-<uuid>/output.tail): a byte count, a newline, the bytes."""
+        _replace(self._own_dir(exp) / OUTPUT_FILE, b"%d\n" % total + tail)
+
+    def read_output(self, exp: Experiment) -> tuple[int, bytes] | None:
+        try:
+            total, _, tail = (self._own_dir(exp) / OUTPUT_FILE).read_bytes().partition(b"\n")
+            return int(total), tail
+        except (OSError, ValueError):
+            return None
+
+    def beat_worker(self, info: dict) -> None:
+        """One small file per worker in .exp-cache/workers/, its age the last beat (this machine's workers only)."""
+        import json
+
+        _replace(self.cache_dir / "workers" / f"{info['id']}.json", json.dumps(info).encode())
+
+    def _worker_rows(self) -> list[tuple[dict, float]]:
+        import json
+
+        rows = []
+        for path in (self.cache_dir / "workers").glob("*.json"):
+            try:
+                age = time.time() - path.stat().st_mtime
+                if age > 86400:
+                    path.unlink()
+                    continue
+                rows.append((json.loads(path.read_bytes()), age))
+            except (OSError, ValueError):
+                continue  # removed or being replaced meanwhile
+        return rows
 
     def append_steps(self, exp: Experiment, series: dict) -> None:
         """Binary chunks (steps.py) appended to the run folder's steps.bin in one write."""

@@ -37,11 +37,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE experiment_heartbeats (uuid uuid PRIMARY KEY, beat timestamptz NOT NULL);
         CREATE TABLE experiment_steps (uuid uuid NOT NULL, seq bigserial, chunk bytea NOT NULL, PRIMARY KEY (uuid, seq));
     """),
+    ("016_workers_and_output", """
+        -- every worker's description (host, pid, machine, GPUs, runs held), beating like a run
+        CREATE TABLE exp_workers (id text PRIMARY KEY, info jsonb NOT NULL, beat timestamptz NOT NULL);
+        -- the last bytes of each run's output, sent with its heartbeats (exp logs, exp show)
+        CREATE TABLE experiment_output (uuid uuid PRIMARY KEY, total bigint NOT NULL, tail bytea NOT NULL,
+                                        updated timestamptz NOT NULL);
+    """),
 ]
+
+
+def current(connection) -> bool:
+    """Whether every migration is applied: one cheap query, so a command on an up-to-date
+    database pays one round trip here instead of a locked transaction."""
+    from psycopg.errors import UndefinedTable
+
+    try:  # the connection is in autocommit: a failed statement leaves nothing to roll back
+        rows = connection.execute("SELECT name FROM exp_migrations").fetchall()
+    except UndefinedTable:  # a new database
+        return False
+    return {row[0] for row in rows} >= {name for name, _ in MIGRATIONS}
 
 
 def apply(connection) -> list[str]:
     """Apply the missing migrations in order; returns their names."""
+    if current(connection):
+        return []
     applied = []
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(hashtext('expledger-migrations'))")

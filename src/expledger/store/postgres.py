@@ -156,11 +156,14 @@ class PostgresStore(Store):
         where, args = _COMPILER.where(search)
         order, order_args = _COMPILER.order(search)
         with self._guard():
-            total = self.db.execute(_sql(f"SELECT count(*) FROM experiments WHERE {where}"), args).fetchone()[0]
             page = "" if search.limit is None else f" LIMIT {int(search.limit)}"
             page += f" OFFSET {int(search.offset)}" if search.offset else ""
             rows = self.db.execute(_sql(f"SELECT data FROM experiments WHERE {where} ORDER BY {order}{page}"),
                                    [*args, *order_args]).fetchall()
+            if not search.offset and (search.limit is None or len(rows) < search.limit):
+                total = len(rows)  # all of them came back: no second round trip to count
+            else:
+                total = self.db.execute(_sql(f"SELECT count(*) FROM experiments WHERE {where}"), args).fetchone()[0]
         return _admitted(data for (data,) in rows), total
 
     def _guard(self):
@@ -179,6 +182,28 @@ class PostgresStore(Store):
             row = self.db.execute("SELECT extract(epoch FROM now() - beat) FROM experiment_heartbeats "
                                   "WHERE uuid = %s", (exp.uuid,)).fetchone()
         return float(row[0]) if row else None
+
+    def put_output(self, exp: Experiment, total: int, tail: bytes) -> None:
+        with self._guard():
+            self.db.execute("INSERT INTO experiment_output (uuid, total, tail, updated) VALUES (%s, %s, %s, now()) "
+                            "ON CONFLICT (uuid) DO UPDATE SET total = excluded.total, tail = excluded.tail, "
+                            "updated = now()", (exp.uuid, total, tail))
+
+    def read_output(self, exp: Experiment) -> tuple[int, bytes] | None:
+        with self._guard():
+            row = self.db.execute("SELECT total, tail FROM experiment_output WHERE uuid = %s", (exp.uuid,)).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def beat_worker(self, info: dict) -> None:
+        with self._guard():
+            self.db.execute("INSERT INTO exp_workers (id, info, beat) VALUES (%s, %s, now()) ON CONFLICT (id) "
+                            "DO UPDATE SET info = excluded.info, beat = now()", (info["id"], self._Jsonb(info)))
+
+    def _worker_rows(self) -> list[tuple[dict, float]]:
+        with self._guard():
+            self.db.execute("DELETE FROM exp_workers WHERE beat < now() - interval '1 day'")
+            rows = self.db.execute("SELECT info, extract(epoch FROM now() - beat) FROM exp_workers").fetchall()
+        return [(info, float(age)) for info, age in rows]
 
     def append_steps(self, exp: Experiment, series: dict) -> None:
         from ..steps import encode
