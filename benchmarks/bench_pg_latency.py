@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 
+from expledger.models import Status
 from expledger.store import open_store
 
 COMMANDS = [
@@ -39,7 +40,7 @@ def seed(url: str, count: int) -> None:
         for n in range(count):
             exp = store.add(name=f"run {n}", task="asr", model=f"m{n % 5}", params={"lr": 10 ** -(n % 5), "seed": n})
             if n % 4:
-                store.result(exp.id, status="success", metrics={"acc": (n % 97) / 97})
+                store.result(exp.id, status=Status.SUCCESS, metrics={"acc": (n % 97) / 97})
 
 
 def timed(argv: list[str], url: str, cwd: Path) -> float:

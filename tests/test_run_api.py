@@ -106,16 +106,19 @@ def test_under_exp_run_the_api_attaches_to_that_experiment(tmp_path):
     assert shown["steps"]["loss"]["points"] == 5 and shown["steps"]["loss"]["last"] == 0.2
 
 
-@pytest.mark.parametrize("ending, status, reason", [
-    ("pass", "SUCCESS", None),
-    ("raise RuntimeError('diverged')", "FAILED", "RuntimeError: diverged"),
+@pytest.mark.parametrize("ending, status, reason, metrics", [
+    ("pass", "SUCCESS", None, {"x": 1}),
+    # A failure's last logged values stay in its steps, out of its final metrics (README: rankings).
+    ("raise RuntimeError('diverged')", "FAILED", "RuntimeError: diverged", {}),
 ])
-def test_a_script_without_result_is_finished_at_exit(tmp_path, ending, status, reason):
+def test_a_script_without_result_is_finished_at_exit(tmp_path, ending, status, reason, metrics):
     script = tmp_path / "plain.py"
     script.write_text(f"import expledger\nrun = expledger.start(name='plain')\nrun.log({{'x': 1}})\n{ending}\n")
     subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, timeout=60)
-    exp = json.loads(run_exp("show", "1", "--json", cwd=tmp_path).out)["experiment"]
-    assert exp["status"] == status and exp["failed_reason"] == reason and exp["metrics"] == {"x": 1}
+    shown = json.loads(run_exp("show", "1", "--json", cwd=tmp_path).out)
+    exp = shown["experiment"]
+    assert exp["status"] == status and exp["failed_reason"] == reason and exp["metrics"] == metrics
+    assert shown["steps"]["x"]["last"] == 1
 
 
 TRAIN = """

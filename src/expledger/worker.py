@@ -284,8 +284,8 @@ def install_signal_handlers(worker: Worker) -> None:
             worker.options.on_stop = "requeue"
             message = f"stopping {waiting} and putting it back in the queue" if waiting else "stopping"
         elif waiting:
-            message = (f"taking no more work; waiting for {waiting} to finish "
-                       f"(send {name} again to stop it and put it back in the queue)")
+            again = "press Ctrl-C again" if number == signal.SIGINT else f"send {name} again"
+            message = f"taking no more work; waiting for {waiting} to finish ({again} to stop it and put it back in the queue)"
         else:
             message = "taking no more work"
         print(f"worker: {name}: {message}", file=sys.stderr, flush=True)
