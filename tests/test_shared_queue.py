@@ -192,3 +192,16 @@ def test_show_of_a_requeued_run_says_which_attempt_is_next_and_why_the_last_ende
     assert "attempt 2 next" in shown and "flaky node" in shown
     assert "attempt 1" in shown and "FAILED" in shown and "exit code 1" in shown
     assert "pid None" not in shown
+
+
+def test_logs_follow_waits_for_a_queued_run_and_ends_with_it(tmp_path):
+    import sys
+
+    env = {**os.environ, "EXP_HEARTBEAT": "0.3"}
+    run_exp("add", "--name", "talks", "--command", "echo first; sleep 1; echo second", cwd=tmp_path)
+    worker = subprocess.Popen([sys.executable, "-m", "expledger", "worker", "--once"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    followed = run_exp("logs", "1", "--follow", "--json", cwd=tmp_path, env=env, timeout=120)
+    worker.wait(timeout=60)
+    body = _json(followed)
+    assert body["status"] == "SUCCESS" and body["output"] == "first\nsecond\n" and body["skipped"] == 0

@@ -51,10 +51,11 @@ def logs(exp_id, follow):
                 sys.stdout.buffer.write(piece)
                 sys.stdout.flush()
             shown = total
-        if not follow or exp.status.finished:
-            break
+        if not follow or exp.status.finished or (exp.status is Status.QUEUED and shown):
+            break  # finished, or re-queued: a new attempt's output starts over
         time.sleep(min(1.0, heartbeat_interval() / 2))
         store.refresh()
+        store.reap_lost()  # a run whose worker died ends here too, as FAILED or re-queued
         exp = store.get(exp.id)
     if json_mode():
         output.emit_json({"id": exp.id, "status": exp.status.value, "output": b"".join(pieces).decode("utf-8", "replace"),
