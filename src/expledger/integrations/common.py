@@ -81,5 +81,8 @@ def late_metrics(run, values: dict) -> None:
         with open_store(run.store.url) as store:
             store.modify(run.id, lambda exp, now: models.add_metrics(exp, values, attempt=run.attempt))
     except (ExpledgerError, OSError) as err:  # never let recording hurt training
-        print(f"warning: expledger could not add metrics to {run.id}: {err}", file=sys.stderr)
+        from ..log import warn
+        from ..redact import redact
+
+        warn(redact(f"expledger could not add metrics to {run.id}: {err}"))
 
