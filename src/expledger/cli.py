@@ -786,9 +786,9 @@ def merge(other):
     _print_transfer(bring(open_ledger(), other))
 
 
+from .commands import logs as _logs  # noqa: E402,F401  registers `exp logs`
 from .commands import requeue as _requeue  # noqa: E402,F401  registers `exp requeue`
 from .commands import workers as _workers  # noqa: E402,F401  registers `exp workers`
-from .commands import logs as _logs  # noqa: E402,F401  registers `exp logs`
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
 
 from .errors import BadInput, IllegalTransition
 
@@ -57,7 +58,7 @@ _STATUS_WORDS = {status.value: status for status in Status}
 _ID = re.compile(r"(?:exp-?)?0*([0-9]+)", re.IGNORECASE | re.ASCII)  # ASCII digits only: "١" is no ID
 
 
-def parse_id(text: str) -> int:
+def parse_id(text: str | int) -> int:
     """The number behind any spelling of an ID: `EXP-001`, `exp-1` and `1` are all 1."""
     match = _ID.fullmatch(str(text).strip())
     if not match or int(match.group(1)) == 0:
@@ -97,7 +98,7 @@ def parse_time(text: str | None) -> datetime | None:
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def json_safe(value):
+def json_safe(value: Any) -> Any:
     """A value with every NaN and ±inf replaced by its string form, as stored."""
     kind = type(value)
     if kind is str or kind is int or value is None or kind is bool:
@@ -115,13 +116,13 @@ def json_safe(value):
     return value
 
 
-def _read_metrics(metrics: dict) -> dict:
+def _read_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     if not any(isinstance(v, str) for v in metrics.values()):
         return metrics
     return {k: _NONFINITE.get(v, v) if isinstance(v, str) else v for k, v in metrics.items()}
 
 
-def canonical(value):
+def canonical(value: Any) -> Any:
     """A value in one normal form, so equal configs compare equal: 1e-3 == 0.001, 2.0 == 2."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
@@ -138,7 +139,7 @@ def canonical(value):
     return str(value)
 
 
-def fingerprint(task: str | None, model: str | None, params: dict) -> str:
+def fingerprint(task: str | None, model: str | None, params: dict[str, Any]) -> str:
     """A short hash of task + model + canonical params: the same config has the same print."""
     text = json.dumps([task, model, canonical(params)], ensure_ascii=False)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -150,8 +151,8 @@ MAX_DEPTH = 32
 MAX_NUMBER_LENGTH = 100  # characters in one JSON number; Python refuses ints past 4,300 digits
 
 
-def _json_number(kind):
-    def read(text: str):
+def _json_number(kind: Any) -> Any:
+    def read(text: str) -> Any:
         if len(text) > MAX_NUMBER_LENGTH:
             raise BadInput(f"the number {text[:20]}… is too long (at most {MAX_NUMBER_LENGTH} characters)")
         return kind(text)
@@ -162,7 +163,7 @@ def _json_number(kind):
 _READ_INT, _READ_FLOAT = _json_number(int), _json_number(float)
 
 
-def parse_json_object(text: str, flag: str) -> dict:
+def parse_json_object(text: str, flag: str) -> dict[str, Any]:
     """A JSON object given on the command line, or a BadInput that shows the fix."""
     example = '{"accuracy": 0.93}' if flag == "--metrics" else '{"lr": 0.001}'
     try:
@@ -180,7 +181,7 @@ def parse_json_object(text: str, flag: str) -> dict:
     return value
 
 
-def _depth(value) -> int:
+def _depth(value: Any) -> int:
     """Nesting depth of a JSON value, without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -193,7 +194,7 @@ def _depth(value) -> int:
     return deepest
 
 
-def check_metrics(metrics: dict) -> dict:
+def check_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """Metrics are numbers (NaN and ±inf allowed) or lists of numbers; text goes in the summary."""
     for name, value in metrics.items():
         values = value if isinstance(value, list) else [value]
@@ -211,31 +212,31 @@ class Experiment:
     name: str
     task: str | None = None
     model: str | None = None
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
     machine: str | None = None
     status: Status = Status.QUEUED
     created: str | None = None
     started: str | None = None
     completed: str | None = None
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
     failed_reason: str | None = None
-    tags: list = field(default_factory=list)
+    tags: list[Any] = field(default_factory=list)
     priority: int = 0  # workers take higher first
     workdir: str | None = None  # where it was added (absolute): a worker's fallback folder
     repo_path: str | None = None  # that folder relative to its git repository's top: tried first
     gpus: int | None = None  # GPUs it needs; a worker with fewer leaves it queued
-    aliases: list = field(default_factory=list)  # IDs it had in ledgers merged into this one
-    provenance: dict = field(default_factory=dict)  # where and from what code it ran
-    runner: dict = field(default_factory=dict)  # the process that runs it: host, pid, attempt, exit
-    files: list = field(default_factory=list)  # files it produced: path, base, size, sha256, kind (files.py)
-    system: dict = field(default_factory=dict)  # peaks of its hardware use, e.g. gpu_mem_peak_mb (sysmetrics.py)
+    aliases: list[Any] = field(default_factory=list)  # IDs it had in ledgers merged into this one
+    provenance: dict[str, Any] = field(default_factory=dict)  # where and from what code it ran
+    runner: dict[str, Any] = field(default_factory=dict)  # the process that runs it: host, pid, attempt, exit
+    files: list[Any] = field(default_factory=list)  # files it produced: path, base, size, sha256, kind (files.py)
+    system: dict[str, Any] = field(default_factory=dict)  # peaks of its hardware use, e.g. gpu_mem_peak_mb (sysmetrics.py)
     uuid: str = ""
     rev: int = 0
     updated: str | None = None
-    history: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)  # keys written by other tools, kept untouched
+    history: list[Any] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys written by other tools, kept untouched
 
     @property
     def fingerprint(self) -> str:
@@ -253,13 +254,14 @@ class Experiment:
         end = parse_time(self.completed) or (None if self.status.finished else datetime.now(timezone.utc))
         return (end - start).total_seconds() if end else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The record as stored and as `--json` shows it."""
         out = {name: getattr(self, name) for name in _FIELDS}
         out["status"] = self.status.value
         out.update(self.extra)
         out["v"] = FORMAT_VERSION
-        return json_safe(out)
+        safe: dict[str, Any] = json_safe(out)
+        return safe
 
     def to_line(self) -> bytes:
         """One complete JSONL line, UTF-8 as text (Chinese stays readable), compact: no
@@ -279,7 +281,7 @@ class Experiment:
         return (text + "\n").encode()
 
     @classmethod
-    def from_dict(cls, data: dict) -> Experiment:
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
         """Read a stored record, tolerating the seed tool's lines; ValueError if unusable."""
         uuid, rev, status = read_identity(data)
         keys = data.keys()
@@ -322,12 +324,12 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Experiment) if f.name != "ext
 _FIELD_SET = frozenset(_FIELDS)
 _LINE_KEYS = frozenset([*_FIELDS, "v"])
 # Left out of a line while empty (lines written before files and system existed lack them too).
-_OPTIONAL = {"priority": 0, "workdir": None, "repo_path": None, "gpus": None, "aliases": [], "provenance": {},
+_OPTIONAL: dict[str, Any] = {"priority": 0, "workdir": None, "repo_path": None, "gpus": None, "aliases": [], "provenance": {},
              "runner": {}, "files": [], "system": {}, "history": []}
 _CORE_KEYS = _LINE_KEYS - set(_OPTIONAL)
 
 
-def version(rev: int, updated: str | None) -> tuple:
+def version(rev: int, updated: str | None) -> tuple[Any, ...]:
     """Orders two versions of one experiment: the higher rev, then the later `updated`.
 
     Every store, the index, doctor and merge decide "which one is current" by this alone,
@@ -336,13 +338,13 @@ def version(rev: int, updated: str | None) -> tuple:
     return (rev, updated or "")
 
 
-def supersedes(new: tuple, old: tuple) -> bool:
+def supersedes(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
     """Whether version `new` replaces `old` (both from `version`); the seed tool's lines
     (rev 0) carry no version, so a later line replaces an earlier one."""
     return new[0] == 0 or new >= old
 
 
-def read_identity(data) -> tuple[str, int, Status]:
+def read_identity(data: Any) -> tuple[str, int, Status]:
     """Check that a stored record is usable and return its uuid, rev and status.
 
     Cheap enough to run on every line of a large ledger; ValueError names what is wrong.
@@ -381,7 +383,7 @@ _RUNNER_TEXTS = ("host", "pid_start", "dir", "token", "target")
 MAX_TEXT = 4096  # characters in a runner field or timestamp
 
 
-def admit(data) -> tuple[str, int, Status]:
+def admit(data: Any) -> tuple[str, int, Status]:
     """`read_identity` plus what a record from elsewhere (git union, merge, copy, a shared
     database) must satisfy before anything acts on it: ValueError names the first problem.
 
@@ -432,16 +434,16 @@ def new_experiment(
     name: str,
     task: str | None = None,
     model: str | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     command: str | None = None,
     machine: str | None = None,
-    tags: list | tuple = (),
+    tags: list[Any] | tuple[Any, ...] = (),
     status: Status = Status.QUEUED,
     priority: int = 0,
     workdir: str | None = None,
     repo_path: str | None = None,
     gpus: int | None = None,
-    runner: dict | None = None,
+    runner: dict[str, Any] | None = None,
     added_on: str | None = None,
     now: datetime | None = None,
 ) -> Experiment:
@@ -480,7 +482,7 @@ def new_experiment(
     )
 
 
-def _clean_tags(tags) -> list:
+def _clean_tags(tags: Any) -> list[Any]:
     out: list[str] = []
     for tag in tags:
         for part in str(tag).split(","):
@@ -490,7 +492,7 @@ def _clean_tags(tags) -> list:
     return out
 
 
-def start(exp: Experiment, *, runner: dict | None = None, machine: str | None = None, retries: int = 0,
+def start(exp: Experiment, *, runner: dict[str, Any] | None = None, machine: str | None = None, retries: int = 0,
           now: datetime | None = None) -> Experiment:
     """QUEUED -> RUNNING; `runner` names the process that runs it (its attempt is counted),
     `machine` where it runs now. A lost run is re-queued automatically `retries` times,
@@ -530,7 +532,7 @@ def retry(exp: Experiment, *, reason: str, now: datetime | None = None) -> Exper
     return _queued_again(exp, reason=reason, ended=ended, keep=("attempt", "target"))
 
 
-def _queued_again(exp: Experiment, *, reason: str, ended: dict, keep: tuple) -> Experiment:
+def _queued_again(exp: Experiment, *, reason: str, ended: dict[str, Any], keep: tuple[Any, ...]) -> Experiment:
     # Back to its queued form: the target machine again, nothing left of the attempt that
     # ended but its entry in the history.
     runner = {key: exp.runner[key] for key in keep if key in exp.runner}
@@ -542,7 +544,7 @@ def _queued_again(exp: Experiment, *, reason: str, ended: dict, keep: tuple) -> 
                                history=[*exp.history, ended], runner={**runner, "requeued": reason})
 
 
-def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str | None = None,
+def update_running(exp: Experiment, *, metrics: dict[str, Any] | None = None, summary: str | None = None,
                    attempt: int | None = None) -> Experiment:
     """Add metrics or a summary to a RUNNING experiment without finishing it.
 
@@ -558,13 +560,13 @@ def update_running(exp: Experiment, *, metrics: dict | None = None, summary: str
     )
 
 
-def add_provenance(exp: Experiment, provenance: dict, *, attempt: int | None = None) -> Experiment:
+def add_provenance(exp: Experiment, provenance: dict[str, Any], *, attempt: int | None = None) -> Experiment:
     """Record where a run ran; allowed after it finished too (a short run may end first)."""
     _check_attempt(exp, attempt)
     return dataclasses.replace(exp, provenance={**exp.provenance, **provenance})
 
 
-def add_files(exp: Experiment, entries: list[dict], *, attempt: int | None = None) -> Experiment:
+def add_files(exp: Experiment, entries: list[dict[str, Any]], *, attempt: int | None = None) -> Experiment:
     """Record files a run produced (files.py); a file logged again at the same path replaces
     its entry (a checkpoint overwritten in place). Allowed after the run finished too."""
     _check_attempt(exp, attempt)
@@ -573,26 +575,26 @@ def add_files(exp: Experiment, entries: list[dict], *, attempt: int | None = Non
     return dataclasses.replace(exp, files=[*kept, *entries])
 
 
-def add_params(exp: Experiment, params: dict, *, attempt: int | None = None) -> Experiment:
+def add_params(exp: Experiment, params: dict[str, Any], *, attempt: int | None = None) -> Experiment:
     """Add params a running experiment learned about (a framework's settings); keys it already
     has keep their values, so what was registered by hand wins."""
     _check_attempt(exp, attempt)
     return dataclasses.replace(exp, params={**params, **exp.params})
 
 
-def add_metrics(exp: Experiment, metrics: dict, *, attempt: int | None = None) -> Experiment:
+def add_metrics(exp: Experiment, metrics: dict[str, Any], *, attempt: int | None = None) -> Experiment:
     """Merge metrics measured after a run's result (a test pass after training) into it."""
     _check_attempt(exp, attempt)
     return dataclasses.replace(exp, metrics={**exp.metrics, **check_metrics(metrics)})
 
 
-def add_system(exp: Experiment, peaks: dict, *, attempt: int | None = None) -> Experiment:
+def add_system(exp: Experiment, peaks: dict[str, Any], *, attempt: int | None = None) -> Experiment:
     """Record the hardware peaks sampled while a run ran (sysmetrics.py)."""
     _check_attempt(exp, attempt)
     return dataclasses.replace(exp, system={**exp.system, **peaks})
 
 
-def close_run(exp: Experiment, *, runner: dict, attempt: int | None = None) -> Experiment:
+def close_run(exp: Experiment, *, runner: dict[str, Any], attempt: int | None = None) -> Experiment:
     """Record how the runner's process ended (exit code, duration) on any status."""
     _check_attempt(exp, attempt)
     return dataclasses.replace(exp, runner={**exp.runner, **runner})
@@ -611,12 +613,12 @@ def record_result(
     exp: Experiment,
     *,
     status: Status | str,
-    metrics: dict | None = None,
+    metrics: dict[str, Any] | None = None,
     summary: str | None = None,
     reason: str | None = None,
     force: bool = False,
     attempt: int | None = None,
-    runner: dict | None = None,
+    runner: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Experiment:
     """Record how an experiment ended; a finished result is replaced only with force.
@@ -675,7 +677,7 @@ def cancel(exp: Experiment, *, reason: str | None = None, by: str | None = None,
     )
 
 
-def annotate(exp: Experiment, *, tags: list | tuple | None = None, summary: str | None = None) -> Experiment:
+def annotate(exp: Experiment, *, tags: list[Any] | tuple[Any, ...] | None = None, summary: str | None = None) -> Experiment:
     """Replace the tags and/or the summary (None: unchanged; an empty summary clears it), in any status."""
     if summary is not None and not isinstance(summary, str):
         raise BadInput("a summary is text")
@@ -686,7 +688,7 @@ def annotate(exp: Experiment, *, tags: list | tuple | None = None, summary: str 
     )
 
 
-def _result_of(exp: Experiment, *, replaced: str) -> dict:
+def _result_of(exp: Experiment, *, replaced: str) -> dict[str, Any]:
     return {
         "status": exp.status.value,
         "metrics": exp.metrics,

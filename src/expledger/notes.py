@@ -15,8 +15,7 @@ from datetime import datetime
 
 from . import export
 from .compare import lower_is_better
-from .configs import (REPLICATE, failure_kind, group_configs, id_list, primary_metric, rank_key,
-                      varied_params)
+from .configs import REPLICATE, failure_kind, group_configs, id_list, primary_metric, rank_key, varied_params
 from .models import Experiment, Status, canonical, json_safe, now_iso, parse_time
 from .output import printable
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 

@@ -108,7 +108,6 @@ def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = No
     """Everything above, plus the command, working folder and host; `env` names the
     environment's part (environment.py), which the ledger stores once."""
     from .environment import expand
-
     from .redact import redact_args
 
     env = os.environ if env is None else env

@@ -17,16 +17,23 @@ from __future__ import annotations
 
 import atexit
 import os
-from array import array
 import sys
 import threading
 import time
+from array import array
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from . import models
 from .errors import BadInput
 from .liveness import heartbeat_interval, runner_info
 from .models import Experiment, Status
+
+if TYPE_CHECKING:
+    from .store.base import Store
 
 FLUSH_SECONDS = 1.0
 MAX_NAME_BYTES = 65_535  # a step chunk stores the name's length in 16 bits
@@ -47,25 +54,25 @@ class Run:
         owns_store: close `store` when the run ends (only for a store the run opened itself).
     """
 
-    def __init__(self, store, experiment: Experiment, *, attached: bool = False, owns_store: bool = False):
+    def __init__(self, store: Store, experiment: Experiment, *, attached: bool = False, owns_store: bool = False):
         self.store = store
         self.experiment = experiment
         self.attached = attached
         self.owns_store = owns_store
         self.finished = False
         self.started = False
-        self._series: dict[str, tuple[array, array]] = {}  # points not yet flushed
+        self._series: dict[str, tuple[array[Any], array[Any]]] = {}  # points not yet flushed
         self._last: dict[str, float] = {}  # the last value of every series: the default final metrics
         self._names: set[str] = set()  # metric names already checked
         self._step = 0
         self._lock = threading.Lock()  # held by log() and by the swap in flush()
         self._flushing = threading.Lock()  # one flush at a time, so chunks stay in order
         self._writing = threading.Lock()  # one record write at a time on the run's one store connection
-        self._provenance: dict | None = None  # collected, not yet written: it rides on the next write
+        self._provenance: dict[str, Any] | None = None  # collected, not yet written: it rides on the next write
         self._warned: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
-        self._sampler = None
+        self._sampler: Any = None
         self._uncaught: BaseException | None = None
         self._previous_hook = sys.excepthook
 
@@ -98,7 +105,7 @@ class Run:
             return int(os.environ["EXP_ATTEMPT"])
         return None
 
-    def log(self, values: dict, step: int | None = None) -> None:
+    def log(self, values: dict[str, Any], step: int | None = None) -> None:
         """Append one point per metric at `step` (default: one past the previous step).
 
         Every value is checked before anything is appended, and the append and the flush
@@ -134,7 +141,7 @@ class Run:
                 held[1].append(value)
                 last[name] = value
 
-    def log_params(self, params: dict) -> None:
+    def log_params(self, params: dict[str, Any]) -> None:
         """Add params learned while running (a framework's settings); keys already set win."""
         if self.finished:
             raise BadInput(f"{self.id} is finished; start a new run to add params")
@@ -146,7 +153,7 @@ class Run:
             raise BadInput("params must be a dict of JSON values (numbers, text, lists, objects)") from None
         self._write("params", lambda exp, now: models.add_params(exp, params, attempt=self.attempt))
 
-    def log_file(self, path: str | os.PathLike, *, kind: str = "file") -> list[dict]:
+    def log_file(self, path: str | os.PathLike[str], *, kind: str = "file") -> list[dict[str, Any]]:
         """Record a file the run produced (or every file under a folder): its path, size,
         sha256 and kind ("checkpoint", "prediction", "figure", …), never its bytes.
 
@@ -167,7 +174,8 @@ class Run:
         the store's choice (runs/EXP-001-…/ beside the ledger)."""
         if self.attached and os.environ.get("EXP_DIR"):
             return Path(os.environ["EXP_DIR"])
-        return self.store.run_dir(self.experiment)
+        folder: Path = self.store.run_dir(self.experiment)
+        return folder
 
     run_dir = dir
 
@@ -189,7 +197,7 @@ class Run:
                         held[1].extend(values)
                     self._series = series
 
-    def result(self, status: str | Status = Status.SUCCESS, *, metrics: dict | None = None,
+    def result(self, status: str | Status = Status.SUCCESS, *, metrics: dict[str, Any] | None = None,
                summary: str | None = None, reason: str | None = None) -> Experiment:
         """Finish the run. Final metrics default to the last logged value of each series when
         it succeeded; a failure keeps only the metrics given here (its curves stay in its steps).
@@ -206,7 +214,7 @@ class Run:
         self._stop.set()
         if self.started and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)  # let provenance land before the process may exit
-        system = self._sampler.stop() if self._sampler else {}
+        system: dict[str, Any] = self._sampler.stop() if self._sampler else {}
         if self.attached:
             change = lambda exp, now: models.update_running(  # noqa: E731
                 exp, metrics=final, summary=summary, attempt=self.attempt)
@@ -220,13 +228,13 @@ class Run:
         self._release()
         return self.experiment
 
-    def _write(self, kind: str, change):
+    def _write(self, kind: str, change: Callable[[Experiment, datetime], Experiment]) -> Any:
         """Change the record through the run's own store connection, one write at a time;
         provenance collected since the last write rides along (a short run: no line of its own)."""
         with self._writing:
             provenance, self._provenance = self._provenance, None
 
-            def apply(exp, now):
+            def apply(exp: Experiment, now: datetime) -> Experiment:
                 if provenance:
                     exp = models.add_provenance(exp, provenance)
                 return change(exp, now)
@@ -254,7 +262,7 @@ class Run:
     def __enter__(self) -> Run:
         return self.begin()
 
-    def __exit__(self, kind, error, tb) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if self.finished:
             return
         if kind is None:
@@ -264,7 +272,7 @@ class Run:
         else:
             self.result(Status.FAILED, reason=f"{kind.__name__}: {error}"[:300])
 
-    def _excepthook(self, kind, error, tb) -> None:
+    def _excepthook(self, kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
         self._uncaught = error
         self._previous_hook(kind, error, tb)
 
@@ -301,7 +309,7 @@ class Run:
                 next_beat = time.monotonic() + heartbeat_interval()
         self.flush()
 
-    def _guard(self, kind: str, func, *args):
+    def _guard(self, kind: str, func: Callable[..., Any], *args: Any) -> Any:
         """Call into the store; any trouble becomes one warning per kind, never an exception,
         so neither training nor the thread that heartbeats stops. _FAILED when it failed."""
         try:
@@ -316,13 +324,13 @@ class Run:
             return _FAILED
 
 
-def _step_number(step) -> int:
+def _step_number(step: Any) -> int:
     if isinstance(step, bool) or not float(step).is_integer():
         raise BadInput(f"step must be a whole number, not {step!r}")
     return int(step)
 
 
-def _number(name, value) -> float:
+def _number(name: Any, value: Any) -> float:
     """A value as the float that will be stored: ints, NumPy and torch scalars; BadInput for
     anything else, or an int too large for a float."""
     if isinstance(value, bool):
@@ -335,7 +343,7 @@ def _number(name, value) -> float:
         raise BadInput(f"metric {name!r} must be a number, not {type(value).__name__}") from None
 
 
-def _check_name(name) -> None:
+def _check_name(name: Any) -> None:
     """A metric name the step format can hold: text of at most 65,535 UTF-8 bytes."""
     if not isinstance(name, str):
         raise BadInput(f"a metric name must be text, not {type(name).__name__} ({name!r:.40})")
@@ -348,7 +356,7 @@ def _check_name(name) -> None:
 
 
 def start(name: str | None = None, *, task: str | None = None, model: str | None = None,
-          params: dict | None = None, tags: list | tuple = (), command: str | None = None,
+          params: dict[str, Any] | None = None, tags: list[Any] | tuple[Any, ...] = (), command: str | None = None,
           machine: str | None = None, store: str | None = None) -> Run:
     """Start (or, under `exp run`, attach to) an experiment and return its Run.
 

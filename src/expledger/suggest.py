@@ -14,8 +14,17 @@ import re
 from dataclasses import dataclass, field
 
 from .compare import is_number
-from .configs import (REPLICATE, Config, config_key, failure_kind, group_configs, id_list, primary_metric,
-                      rank_key, still_fails, varied_params)
+from .configs import (
+    REPLICATE,
+    config_key,
+    failure_kind,
+    group_configs,
+    id_list,
+    primary_metric,
+    rank_key,
+    still_fails,
+    varied_params,
+)
 from .models import Experiment, Status, canonical, fingerprint, json_safe
 
 # A configuration that exists in one of these states is not suggested again.

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from .. import models
 from ..errors import BadInput, IllegalTransition, NotFound, StoreError
@@ -45,11 +46,11 @@ class Search:
         cursor: where the previous page ended (`Page.next_cursor`); replaces `offset`.
     """
 
-    status: tuple = ()
+    status: tuple[Any, ...] = ()
     task: str | None = None
     model: str | None = None
     machine: str | None = None
-    tags: tuple = ()
+    tags: tuple[Any, ...] = ()
     fingerprint: str | None = None
     where: object = None
     sort: str = "-id"
@@ -119,14 +120,15 @@ class Search:
         return dataclasses.replace(self, offset=offset, cursor=None)
 
 
-class Page(list):
+class Page(list[Any]):
     """Experiments a search found, in order: one page of `total` matches, starting at `offset`.
 
     A list, so it can be iterated, indexed and measured as before; `next_cursor` (None on
     the last page) asks for the page after it.
     """
 
-    def __init__(self, items=(), *, total: int = 0, offset: int = 0, next_cursor: str | None = None):
+    def __init__(self, items: Iterable[Experiment] = (), *, total: int = 0, offset: int = 0,
+                 next_cursor: str | None = None):
         super().__init__(items)
         self.total = total
         self.offset = offset
@@ -199,7 +201,7 @@ class Store(ABC):
         and how many matched in all (whatever the page)."""
 
     @abstractmethod
-    def doctor(self, *, fix: bool = False) -> dict:
+    def doctor(self, *, fix: bool = False) -> dict[str, Any]:
         """Verify the ledger; with fix, repair what can be repaired, losing nothing."""
 
     @abstractmethod
@@ -229,12 +231,12 @@ class Store(ABC):
         """Seconds since the runner last said it was alive (by the store's clock), or None."""
 
     @abstractmethod
-    def append_steps(self, exp: Experiment, series: dict) -> None:
+    def append_steps(self, exp: Experiment, series: dict[str, Any]) -> None:
         """Append step metrics: {name: (steps, values)}, sequences or arrays; see steps.py.
         Called about once a second by a running experiment."""
 
     @abstractmethod
-    def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
+    def read_steps(self, exp: Experiment) -> dict[str, tuple[list[Any], list[Any]]]:
         """Every step metric logged for an experiment: {name: (steps, values)} in order."""
 
     def last_steps(self, exp: Experiment) -> dict[str, float]:
@@ -288,15 +290,15 @@ class Store(ABC):
         """(bytes written in all, the last of them) for a run, or None when none was kept."""
         raise NotImplementedError(f"{type(self).__name__} does not keep run output")
 
-    def beat_worker(self, info: dict) -> None:
+    def beat_worker(self, info: dict[str, Any]) -> None:
         """Register a worker, or say it is still alive: `info` is its description, keyed by `id`."""
         raise NotImplementedError(f"{type(self).__name__} keeps no worker registry")
 
-    def _worker_rows(self) -> list[tuple[dict, float]]:
+    def _worker_rows(self) -> list[tuple[dict[str, Any], float]]:
         """Every registered worker heard from in the last day, with seconds since its last beat."""
         raise NotImplementedError(f"{type(self).__name__} keeps no worker registry")
 
-    def workers(self, *, lease: float | None = None) -> list[dict]:
+    def workers(self, *, lease: float | None = None) -> list[dict[str, Any]]:
         """Registered workers, each with `state` (live, stopped, gone) and `last_beat_age` (s):
         live ones first, then the most recently heard from."""
         from ..liveness import is_alive
@@ -311,7 +313,7 @@ class Store(ABC):
         """Forget what was read, so the next read sees other writers' changes (a worker's
         long-lived store; a database store always reads fresh)."""
 
-    def refused(self) -> list[dict]:
+    def refused(self) -> list[dict[str, Any]]:
         """Records this store holds but does not use, each `{"line", "reason"}`: what
         failed the checks at the door (models.admit) is quarantined, never acted on."""
         return []
@@ -319,10 +321,10 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections and handles."""
 
-    def __enter__(self):
+    def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- conveniences, the same for every backend -----------------------------------
@@ -335,10 +337,10 @@ class Store(ABC):
             raise NotFound(f"no experiment {exp_id} in {self.display_url}")
         return found
 
-    def add(self, *, name: str, task: str | None = None, model: str | None = None, params: dict | None = None,
-            command: str | None = None, machine: str | None = None, tags: list | tuple = (),
+    def add(self, *, name: str, task: str | None = None, model: str | None = None, params: dict[str, Any] | None = None,
+            command: str | None = None, machine: str | None = None, tags: list[Any] | tuple[Any, ...] = (),
             status: Status | str = Status.QUEUED, priority: int = 0, workdir: str | None = None,
-            repo_path: str | None = None, gpus: int | None = None, runner: dict | None = None,
+            repo_path: str | None = None, gpus: int | None = None, runner: dict[str, Any] | None = None,
             added_on: str | None = None) -> Experiment:
         """Register a new experiment: QUEUED, or RUNNING (status="running") when it runs now.
 
@@ -372,7 +374,7 @@ class Store(ABC):
 
         return versioned
 
-    def claim(self, *, machine: str | None = None, where=None, runner: dict | Callable[[Experiment], dict] | None = None,
+    def claim(self, *, machine: str | None = None, where: Any = None, runner: dict[str, Any] | Callable[[Experiment], dict[str, Any]] | None = None,
               retries: int = 0, accept: Callable[[Experiment], bool] | None = None) -> Experiment | None:
         """Start the next queued experiment for a worker on `machine`, or None.
 
@@ -384,7 +386,7 @@ class Store(ABC):
         from ..query import And, Compare, Exists, Not, Or, parse
 
         runnable = Exists(("command",))  # one without a command waits for `exp run --id`
-        condition = runnable
+        condition: Any = runnable
         if machine:
             condition = And((runnable, Or((Compare(("machine",), "=", machine), Not(Exists(("machine",)))))))
         if isinstance(where, str):
@@ -392,7 +394,7 @@ class Store(ABC):
         if where is not None:
             condition = And((condition, where))
 
-        def change(exp: Experiment, now) -> Experiment:
+        def change(exp: Experiment, now: datetime) -> Experiment:
             described = runner(exp) if callable(runner) else runner
             return models.start(exp, runner=described, machine=machine, retries=retries, now=now)
 
@@ -413,9 +415,9 @@ class Store(ABC):
         """QUEUED -> RUNNING by hand; `machine` is where it runs (recorded over its target)."""
         return self.modify(ref, lambda exp, now: models.start(exp, machine=machine, now=now))
 
-    def result(self, ref: str | int, *, status: Status | str, metrics: dict | None = None, summary: str | None = None,
+    def result(self, ref: str | int, *, status: Status | str, metrics: dict[str, Any] | None = None, summary: str | None = None,
                reason: str | None = None, force: bool = False, attempt: int | None = None,
-               runner: dict | None = None) -> Experiment:
+               runner: dict[str, Any] | None = None) -> Experiment:
         """Record how an experiment ended: status success, failed or cancelled (any case).
 
         Metrics merge into those logged while it ran; a failure needs a reason (default: the
@@ -434,7 +436,7 @@ class Store(ABC):
         """Put a finished experiment back in the queue as a new attempt (see models.retry)."""
         return self.modify(ref, lambda exp, now: models.retry(exp, reason=reason, now=now))
 
-    def search(self, search: Search | None = None, **criteria) -> Page:
+    def search(self, search: Search | None = None, **criteria: Any) -> Page:
         """Experiments matching a Search (or its fields as keywords): a Page, with `.total`.
 
         For a paged table: `search(limit=50, offset=1800)`, or pass the previous page's
@@ -452,7 +454,7 @@ class Store(ABC):
         more = search.limit is not None and end < total
         return Page(found, total=total, offset=search.offset, next_cursor=search.cursor_at(end) if more else None)
 
-    def queue(self, *, where=None) -> Page:
+    def queue(self, *, where: Any = None) -> Page:
         """QUEUED experiments in the order a worker takes them: highest priority, then oldest."""
         return self.search(status=(Status.QUEUED,), where=where, sort=QUEUE_ORDER)
 
@@ -463,9 +465,7 @@ class Store(ABC):
         Only experiments started by a runner (exp run, the Python API, a worker) have one;
         one moved by hand with `exp start` stays RUNNING until someone records its result.
         """
-        from ..liveness import is_alive
-
-        from ..liveness import this_host
+        from ..liveness import is_alive, this_host
 
         reaped = []
         for exp in self.search(status=(Status.RUNNING,), sort="id"):

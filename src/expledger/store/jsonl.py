@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ..environment import compact
 from ..errors import NotFound, StoreError
-from ..models import Experiment, Status, format_id, version
 from ..log import warn as log_warning
+from ..models import Experiment, Status, format_id, version
 from .base import Search, Store, confined
 from .index import LedgerIndex
 

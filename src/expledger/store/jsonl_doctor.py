@@ -15,8 +15,7 @@ from collections import Counter
 
 from ..files import problems as file_problems
 from ..models import Experiment, Status, supersedes, version
-from .checks import problem
-from .checks import record_problems
+from .checks import problem, record_problems
 from .index import indexed_form
 
 
@@ -51,7 +50,7 @@ def check(store, *, fix: bool) -> dict:
             problems.append(problem("unreadable", f"line {number}: not UTF-8 text", line=number, fixable=True))
             quarantine.append(raw)
             continue
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError):
             if not raw.endswith(b"\n"):
                 err = "the line is cut off (a write did not finish)"
             problems.append(problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
@@ -69,7 +68,7 @@ def check(store, *, fix: bool) -> dict:
     if renumbered:
         from ..transfer import reconcile
 
-        for exp, before in reconcile(list(current.values()), []):
+        for exp, _before in reconcile(list(current.values()), []):
             store._append(exp.to_line())  # the caller holds the lock
             current[exp.uuid] = exp
             keep.append(exp.to_line())

@@ -16,10 +16,10 @@ import uuid as uuidlib
 from collections.abc import Callable
 
 from ..errors import BadInput, MissingExtra, NotFound, StoreError
+from ..log import warn as log_warning
 from ..models import Experiment, format_id, id_number
 from ..redact import raw_at_in_password, redact
 from . import migrations
-from ..log import warn as log_warning
 from .base import Search, Store
 from .sql import Compiler, PostgresDialect
 
@@ -228,7 +228,7 @@ class PostgresStore(Store):
             with self._guard():
                 rows = self.db.execute("SELECT seq, chunk FROM experiment_steps WHERE uuid = %s AND seq > %s "
                                        "ORDER BY seq LIMIT 100", (exp.uuid, seq)).fetchall()
-            for seq, chunk in rows:
+            for _seq, chunk in rows:
                 last.update(last_of(bytes(chunk)))
             if len(rows) < 100:
                 return last
