@@ -163,3 +163,16 @@ def test_statuses_read_in_any_form(store):
         assert [e.name for e in store.search(status=status)] == ["a"], status
     with pytest.raises(BadInput, match="unknown status"):
         store.search(status="done")
+
+
+def test_the_newest_version_of_a_record_wins_whatever_order_it_arrives_in(store):
+    import dataclasses
+
+    first = _add(store, "a")
+    done = store.result(1, status="success", metrics={"acc": 0.5})
+    assert store.put(first) is False and store.get(1) == done  # an older version never replaces a newer
+    assert store.put(done) is False  # the same version again changes nothing
+    later = dataclasses.replace(done, rev=done.rev + 1, updated="2030-01-01T00:00:00.000+00:00", summary="checked")
+    assert store.put(later) is True and store.get(1).summary == "checked"
+    tie = dataclasses.replace(later, updated="2031-01-01T00:00:00.000+00:00", summary="same rev, later")
+    assert store.put(tie) is True and store.get(1).summary == "same rev, later"  # same rev: the later update
