@@ -122,6 +122,7 @@ def json_mode() -> bool:
 # Commands that live in modules of their own, imported only when they run (or for --help).
 LAZY_COMMANDS = {
     "files": "expledger.commands.files:files_",
+    "mcp": "expledger.commands.mcp:mcp",
     "next": "expledger.commands.research:next_",
     "notes": "expledger.commands.research:notes",
     "ui": "expledger.commands.ui:ui",

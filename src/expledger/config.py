@@ -86,6 +86,12 @@ def redact_args_wanted(*, environ=None) -> bool:
     return environ.get("EXP_REDACT_ARGS", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def mcp_token(flag: str | None = None, *, environ=None) -> str | None:
+    """The bearer token `exp mcp --http` requires: `--token` > `EXP_MCP_TOKEN` > none."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get("EXP_MCP_TOKEN") or None
+
+
 _HOST = object()
 
 

@@ -30,9 +30,14 @@ STATUS_COLOURS = {
 }
 
 
+def envelope(payload: dict, *, ok: bool = True) -> dict:
+    """The versioned JSON object every face gives (`--json`, MCP tools); NaN/inf as strings."""
+    return json_safe({"ok": ok, "version": JSON_VERSION, **payload})
+
+
 def emit_json(payload: dict, *, ok: bool = True) -> None:
-    """Print the JSON envelope on one line; Chinese stays readable, NaN/inf are never bare."""
-    click.echo(json.dumps(json_safe({"ok": ok, "version": JSON_VERSION, **payload}), ensure_ascii=False))
+    """Print the JSON envelope on one line; Chinese stays readable."""
+    click.echo(json.dumps(envelope(payload, ok=ok), ensure_ascii=False))
 
 
 def error_line(message: str) -> None:
