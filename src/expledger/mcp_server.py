@@ -31,7 +31,6 @@ runs), and always record the outcome with `result`; a failure needs its reason. 
 `list` and `fields` to keep answers small; `show` gives one experiment whole."""
 
 FORMAT_CANDIDATES = ("skills/experiment-manager/references/experiment-format.md", "references/experiment-format.md")
-WRITES = ("add", "start", "result", "cancel")
 
 Id = Annotated[str, Field(description="An experiment ID: EXP-001, exp-1 or 1.")]
 Where = Annotated[str | None, Field(description="A query: 'params.lr < 0.01 and metrics.acc >= 0.9', "
@@ -75,7 +74,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
     url = resolve_store(store_url)[0]
     server = MCPServer("expledger", version=__version__, instructions=INSTRUCTIONS)
 
-    def tool(*, writes: bool = False, idempotent: bool = False):
+    def tool(*, writes: bool = False):
         """Register a function as a tool whose library errors are tool errors with the CLI's message."""
 
         def register(fn):
@@ -91,7 +90,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
             if not (writes and read_only):
                 server.add_tool(call, name=fn.__name__.rstrip("_"), description=fn.__doc__,
                                 annotations=ToolAnnotations(read_only_hint=not writes, destructive_hint=False,
-                                                            idempotent_hint=idempotent or not writes,
+                                                            idempotent_hint=not writes,
                                                             open_world_hint=False))
             return fn
 
@@ -107,8 +106,8 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
         planning a run, and when writing: `list(status=['success'], task='X', sort='-metrics.acc')`.
         Ask only for the fields you need to keep the answer small."""
         found = search.list_experiments(store, status=tuple(status or ()), task=task, model=model,
-                                            machine=machine, tags=tuple(tags or ()), where=where, sort=sort,
-                                            limit=limit or None, offset=offset)
+                                        machine=machine, tags=tuple(tags or ()), where=where, sort=sort,
+                                        limit=limit or None, offset=offset)
         return _answer(found, fields=_fields(fields))
 
     @tool()
