@@ -418,8 +418,7 @@ def show(exp_id):
         output.emit_json(shown.to_json())
         return
     experiment = shown.experiment
-    output.print_experiment(experiment, steps=shown.steps, run_dir=shown.run_dir,
-                            output_tail=None if shown.run_dir.is_dir() else open_ledger().read_output(experiment))
+    output.print_experiment(experiment, steps=shown.steps, run_dir=shown.run_dir, output_tail=shown.output_tail)
     for other in shown.also_was:
         click.echo(f"note: {shown.asked} was also the ID of {other.id} ({output.printable(other.name)}) in a ledger "
                    "merged into this one", err=True)

@@ -21,6 +21,8 @@ class Shown:
             one (a merge renumbered them and kept that ID as their alias).
         asked: the ID asked for, canonical (`EXP-007`).
         run_dir: the folder of its logs and artifacts.
+        output_tail: (bytes written, the last of them) as its runner sent them with heartbeats, when
+            the run folder is not on this machine (None otherwise).
     """
 
     experiment: Experiment
@@ -28,6 +30,7 @@ class Shown:
     also_was: list[Experiment]
     asked: str
     run_dir: Path
+    output_tail: tuple[int, bytes] | None = None
 
     def to_json(self) -> dict:
         from ..steps import summary
@@ -45,4 +48,6 @@ def show(store: Store, ref: str | int) -> Shown:
 
     renamed = [other for other in store.search(where=Has(("aliases",), asked), sort="id", limit=None)
                if other.uuid != exp.uuid]
-    return Shown(exp, store.read_steps(exp), renamed, asked, store.run_dir(exp))
+    run_dir = store.run_dir(exp)
+    tail = None if run_dir.is_dir() else store.read_output(exp)
+    return Shown(exp, store.read_steps(exp), renamed, asked, run_dir, tail)
