@@ -50,10 +50,9 @@ def check(store, *, fix: bool) -> dict:
             problems.append(problem("unreadable", f"line {number}: not UTF-8 text", line=number, fixable=True))
             quarantine.append(raw)
             continue
-        except (ValueError, TypeError):
-            if not raw.endswith(b"\n"):
-                err = "the line is cut off (a write did not finish)"
-            problems.append(problem("unreadable", f"line {number}: {err}", line=number, fixable=True))
+        except (ValueError, TypeError) as error:
+            why = "the line is cut off (a write did not finish)" if not raw.endswith(b"\n") else str(error)
+            problems.append(problem("unreadable", f"line {number}: {why}", line=number, fixable=True))
             quarantine.append(raw)
             continue
         keep.append(raw)
