@@ -14,10 +14,10 @@ pytest.importorskip("starlette", reason="the dashboard needs the ui extra: pip i
 pytest.importorskip("uvicorn", reason="the dashboard needs the ui extra: pip install 'expledger[ui]'")
 pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from expledger.store import open_store  # noqa: E402
-from expledger.web.server import build_app  # noqa: E402
+from expledger.store import open_store
+from expledger.web.server import build_app
 
 
 @pytest.fixture

@@ -29,7 +29,12 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -230,4 +235,5 @@ class Guard:
         header = request.headers.get("authorization", "")
         candidates = [given, request.cookies.get(self.cookie),
                       header[7:] if header.lower().startswith("bearer ") else None]
-        return any(c is not None and hmac.compare_digest(c.encode(), self.token.encode()) for c in candidates)
+        expected = (self.token or "").encode()
+        return any(c is not None and hmac.compare_digest(c.encode(), expected) for c in candidates)
