@@ -115,6 +115,13 @@ def run(args, tmp: Path) -> None:
     long_id = marker.read_text()
     print(f"ledger: {args.experiments:,} experiments + {long_id} with {args.points:,} points "
           f"({ledger.stat().st_size / 1e6:.0f} MB)")
+    floor = []
+    for _ in range(5):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        floor.append((time.perf_counter() - began) * 1000)
+    print(f"machine: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"`python -c pass` {statistics.median(floor):.0f} ms (19 ms on this machine when quiet)")
     server = subprocess.Popen([sys.executable, "-m", "expledger", "ui", "--port", "0", "--json", "--store", str(ledger)],
                               cwd=tmp, stdout=subprocess.PIPE, text=True, env={**os.environ, "EXP_UI_TOKEN": ""})
     try:

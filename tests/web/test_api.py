@@ -34,7 +34,9 @@ def test_list_pages_with_a_total(client, ledger_store):
     assert ids(first) == ["EXP-007", "EXP-006", "EXP-005"]
     assert (body["total"], body["offset"], body["limit"], body["truncated"]) == (7, 0, 3, True)
     last = client.get("/api/experiments", params={"limit": 3, "offset": 6})
-    assert ids(last) == ["EXP-001"] and last.json()["truncated"] is False
+    assert ids(last) == ["EXP-001"] and last.json()["next_cursor"] is None
+    by_cursor = client.get("/api/experiments", params={"limit": 3, "cursor": body["next_cursor"]})
+    assert ids(by_cursor) == ["EXP-004", "EXP-003", "EXP-002"]
     assert ids(client.get("/api/experiments", params={"limit": 3, "offset": 9})) == []
 
 

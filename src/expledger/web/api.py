@@ -15,8 +15,12 @@ from collections.abc import Mapping
 
 from .. import models
 from ..errors import BadInput, IllegalTransition
-from ..fields import LISTING_FIELDS, parse_fields, project
+from ..fields import LISTING_FIELDS, parse_fields
 from ..models import Status
+from ..ops import compare as op_compare
+from ..ops import record as op_record
+from ..ops import search as op_search
+from ..ops import show as op_show
 from ..store import Search
 from . import series
 
@@ -71,58 +75,54 @@ def _fields(args: Args) -> tuple[str, ...]:
 
 
 def list_experiments(store, args: Args) -> dict:
-    """`exp list --json`, a page at a time: `offset`, `limit` (default 50), `fields` as `--fields`."""
+    """`exp list --json`, a page at a time: `offset` or `cursor`, `limit` (default 50), `fields` as `--fields`."""
     offset = _int(args, "offset", 0, 0, 10**9)
     limit = _int(args, "limit", PAGE, 0, MAX_PAGE)
-    fields = _fields(args)
-    page = store.search(dataclasses.replace(_search(args, limit=limit), offset=offset))
-    return {"experiments": [project(exp, fields) for exp in page], "total": page.total,
-            "offset": offset, "limit": limit, "truncated": page.total > offset + len(page)}
+    query = dataclasses.replace(_search(args, limit=limit), offset=offset, cursor=_one(args, "cursor"))
+    return {**op_search.search(store, query).to_json(_fields(args)), "limit": limit}
 
 
 def status_counts(store, args: Args) -> dict:
     """How many experiments each status holds under the other filters (the quick filters' counts)."""
     base = _search(args, statuses=False, limit=0)
-    counts = {status.value: store.search(dataclasses.replace(base, status=(status,))).total for status in Status}
+    counts = {status.value: op_search.search(store, dataclasses.replace(base, status=(status,))).total
+              for status in Status}
     return {"counts": counts, "total": sum(counts.values())}
 
 
 def queue(store, args: Args) -> dict:
     """`exp queue --json`: QUEUED experiments in the order workers take them."""
-    fields = _fields(args)
-    found = store.queue(where=_search(args).where)
-    return {"experiments": [project(exp, fields) for exp in found], "total": len(found), "truncated": False}
+    return op_search.queue(store, where=_search(args).where).to_json(_fields(args) if args.get("fields") else None)
 
 
-_FINISHED_STEPS: OrderedDict = OrderedDict()  # (store, uuid, rev) -> series of a finished run
-STEPS_CACHED = 4
+_FINISHED: OrderedDict = OrderedDict()  # (store, uuid, rev, what) -> step data of a finished run
+CACHED = 8
 
 
-def _read_steps(store, exp) -> dict:
-    """A run's step series; a finished run's are kept for the next call (its page asks for
-    the record and then the charts: a million points are decoded once, not twice)."""
+def _finished(store, exp, what: tuple, compute):
+    """Step data of a finished run, computed once: its page asks for the record and then the
+    charts, and a million points should be decoded and downsampled once, not on every visit.
+    A RUNNING run's are always read afresh (they grow)."""
     if not exp.status.finished:
-        return store.read_steps(exp)
-    key = (store.url, exp.uuid, exp.rev)
-    if key in _FINISHED_STEPS:
-        _FINISHED_STEPS.move_to_end(key)
-    else:
-        _FINISHED_STEPS[key] = store.read_steps(exp)
-        while len(_FINISHED_STEPS) > STEPS_CACHED:
-            _FINISHED_STEPS.popitem(last=False)
-    return _FINISHED_STEPS[key]
+        return compute()
+    key = (store.url, exp.uuid, exp.rev, *what)
+    if key in _FINISHED:
+        _FINISHED.move_to_end(key)
+        return _FINISHED[key]
+    _FINISHED[key] = found = compute()
+    while len(_FINISHED) > CACHED:
+        _FINISHED.popitem(last=False)
+    return found
 
 
 def show(store, exp_id: str, args: Args) -> dict:
     """`exp show --json`, with the log tail and the run's folder."""
     from ..output import log_tail
-    from ..steps import summary as step_summary
 
-    exp = store.get(exp_id)
-    run_dir = store.run_dir(exp)
-    return {"experiment": exp.to_dict(), "steps": models.json_safe(step_summary(_read_steps(store, exp))),
-            "log_tail": [{"file": name, "line": line} for name, line in log_tail(run_dir, LOG_TAIL_LINES)],
-            "run_dir": str(run_dir)}
+    shown = op_show.show(store, exp_id)
+    _finished(store, shown.experiment, ("steps",), lambda: shown.steps)
+    return {**shown.to_json(), "run_dir": str(shown.run_dir),
+            "log_tail": [{"file": name, "line": line} for name, line in log_tail(shown.run_dir, LOG_TAIL_LINES)]}
 
 
 def steps(store, exp_id: str, args: Args) -> dict:
@@ -132,29 +132,20 @@ def steps(store, exp_id: str, args: Args) -> dict:
     wanted = set(_many(args, "metric"))
     full = _one(args, "full") in ("1", "true", "yes")
     points = None if full else _int(args, "points", series.DEFAULT_POINTS, 10, series.MAX_POINTS)
-    found = _read_steps(store, exp)
+
+    def charts() -> dict:
+        found = _finished(store, exp, ("steps",), lambda: store.read_steps(exp))
+        return {name: series.chart_series(xs, ys, points=points) for name, (xs, ys) in found.items()
+                if not wanted or name in wanted}
+
     return {"id": exp.id, "status": exp.status.value,
-            "series": {name: series.chart_series(xs, ys, points=points) for name, (xs, ys) in found.items()
-                       if not wanted or name in wanted}}
+            "series": charts() if full else _finished(store, exp, ("charts", points, tuple(sorted(wanted))), charts)}
 
 
 def compare(store, args: Args) -> dict:
     """`exp compare --json` of `ids` (2 or more), with `lower` and `baseline` as on the CLI."""
-    from ..compare import compare as build
-
-    refs = _many(args, "ids")
-    for ref in refs:
-        models.parse_id(ref)
-    chosen = {exp.uuid: exp for exp in (store.get(ref) for ref in refs)}
-    if len(chosen) < 2:
-        raise BadInput("compare needs two or more different experiments: ids=EXP-001,EXP-002")
-    experiments = list(chosen.values())
-    baseline = _one(args, "baseline")
-    base = store.get(baseline) if baseline else None
-    if base is not None and base.uuid not in chosen:
-        experiments.insert(0, base)
-    comparison = build(experiments, lower=frozenset(_many(args, "lower")), baseline=base)
-    return models.json_safe({**comparison, "experiments": [e.to_dict() for e in comparison["experiments"]]})
+    return op_compare.compare(store, _many(args, "ids"), baseline=_one(args, "baseline"),
+                               lower=frozenset(_many(args, "lower"))).to_json()
 
 
 def _text(body: dict, name: str) -> str | None:
@@ -166,11 +157,7 @@ def _text(body: dict, name: str) -> str | None:
 
 def cancel(store, exp_id: str, body: dict) -> dict:
     """`exp cancel`: a running experiment's process on this host is stopped too."""
-    from ..runner import stop_local
-
-    exp = store.cancel(exp_id, reason=_text(body, "reason"))
-    stop_local(exp)
-    return {"experiment": exp.to_dict()}
+    return op_record.cancel(store, exp_id, reason=_text(body, "reason")).to_json()
 
 
 def requeue(store, exp_id: str, body: dict) -> dict:
@@ -181,10 +168,10 @@ def requeue(store, exp_id: str, body: dict) -> dict:
     if not old.status.finished:
         raise IllegalTransition(f"{old.id} is {old.status.value}; only a finished experiment can be queued again")
     target = old.runner.get("target") if "attempt" in old.runner else old.machine  # as `exp requeue` reads it
-    new = store.add(name=old.name, task=old.task, model=old.model, params=old.params, command=old.command,
-                    machine=target, tags=old.tags, priority=old.priority, workdir=old.workdir,
-                    repo_path=old.repo_path, gpus=old.gpus)
-    return {"experiment": new.to_dict(), "from": old.id}
+    added = op_record.add(store, name=old.name, task=old.task, model=old.model, params=old.params,
+                           command=old.command, machine=target, tags=old.tags, priority=old.priority, gpus=old.gpus,
+                           workdir=old.workdir)
+    return {**added.to_json(), "from": old.id}
 
 
 def edit(store, exp_id: str, body: dict) -> dict:

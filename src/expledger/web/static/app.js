@@ -155,6 +155,19 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
+  // uPlot is loaded when the first chart is drawn, so the table page does not wait for it.
+  let chartLibrary = null;
+
+  function loadCharts() {
+    chartLibrary = chartLibrary || new Promise((resolve, reject) => {
+      const script = h("script", { src: "/static/vendor/uPlot.iife.min.js" });
+      script.addEventListener("load", resolve);
+      script.addEventListener("error", () => reject(new Error("could not load the chart library")));
+      document.head.append(script);
+    });
+    return chartLibrary;
+  }
+
   function chart(holder, name, xs, columns, labels) {
     const fg = css("--fg");
     const grid = css("--grid");
@@ -393,8 +406,8 @@
         h("button", { type: "button", disabled: body.offset === 0, onclick: go(0), "aria-label": "First page" }, "«"),
         h("button", { type: "button", id: "prev", disabled: body.offset === 0, onclick: go(body.offset - PAGE) }, "‹ Prev"),
         h("span", { class: "range", "aria-live": "polite" }, `${first.toLocaleString()}–${last.toLocaleString()} of ${body.total.toLocaleString()}`),
-        h("button", { type: "button", id: "next", disabled: !body.truncated, onclick: go(body.offset + PAGE) }, "Next ›"),
-        h("button", { type: "button", disabled: !body.truncated, onclick: go(lastPage), "aria-label": "Last page" }, "»"));
+        h("button", { type: "button", id: "next", disabled: !body.next_cursor, onclick: go(body.offset + PAGE) }, "Next ›"),
+        h("button", { type: "button", disabled: !body.next_cursor, onclick: go(lastPage), "aria-label": "Last page" }, "»"));
     }
 
     function updateCompare() {
@@ -430,6 +443,10 @@
   async function experimentPage(id) {
     mark("");
     title(id);
+    const stepsPath = `/api/experiments/${encodeURIComponent(id)}/steps`;
+    const firstSteps = api(stepsPath);  // asked at once: the server answers it right after the record
+    firstSteps.catch(() => {});
+    loadCharts().catch(() => {});
     let body;
     try {
       body = await api(`/api/experiments/${encodeURIComponent(id)}`);
@@ -484,8 +501,8 @@
       rest.replaceChildren(...blocks);
     }
 
-    async function drawCharts() {
-      const data = await api(`/api/experiments/${encodeURIComponent(id)}/steps${full ? "?full=1" : ""}`);
+    async function drawCharts(prefetched) {
+      const [data] = await Promise.all([prefetched || api(`${stepsPath}${full ? "?full=1" : ""}`), loadCharts()]);
       const names = Object.keys(data.series);
       if (!names.length) {
         chartsBox.replaceChildren(h("p", { class: "muted" }, "No step metrics logged."));
@@ -536,7 +553,7 @@
     }
 
     draw(body);
-    await drawCharts().catch((err) => chartsBox.replaceChildren(failure(err)));
+    await drawCharts(firstSteps).catch((err) => chartsBox.replaceChildren(failure(err)));
     let running = exp.status === "RUNNING";
     every(LIVE_MS, async () => {
       if (!running || document.hidden) return;
@@ -632,7 +649,9 @@
     showSame.addEventListener("change", drawTable);
     drawTable();
 
-    const series = await Promise.all(runs.map((e) => api(`/api/experiments/${encodeURIComponent(e.id)}/steps`).catch(() => ({ series: {} }))));
+    const [series] = await Promise.all([
+      Promise.all(runs.map((e) => api(`/api/experiments/${encodeURIComponent(e.id)}/steps`).catch(() => ({ series: {} })))),
+      loadCharts()]);
     const names = [...new Set(series.flatMap((s) => Object.keys(s.series)))];
     if (!names.length) chartsBox.append(h("p", { class: "muted" }, "None of these runs logged step metrics."));
     for (const name of names) {
