@@ -6,7 +6,8 @@ one run with a 1,000,000-point step series, starts a real `exp ui`, and measures
     start to the frame that shows the rows (a performance mark app.js sets after that
     frame was painted), median of --repeat runs;
   - the API's list call for 50 rows once warm (plain, filtered, and a --where with a sort):
-    median and 95th percentile over 50 calls each;
+    median and 95th percentile over 50 calls each, and the CPU the server spent on each (its
+    Server-Timing header), which a machine busy with other work does not inflate;
   - the page of the run with 1,000,000 points: navigation start to the painted chart
     (downsampled on the server), and the steps call alone, downsampled and full.
 
@@ -69,15 +70,18 @@ def page_ms(browser, url: str, mark: str, repeat: int) -> list[float]:
     return times
 
 
-def api_ms(client, path: str, count: int) -> list[float]:
+def api_ms(client, path: str, count: int) -> tuple[list[float], list[float]]:
+    """Wall-clock milliseconds per call, and the server's CPU milliseconds (its Server-Timing)."""
     for _ in range(min(5, count)):  # warm: the index, the store's thread, the connection
         client.get(path).raise_for_status()
-    times = []
+    times, cpu = [], []
     for _ in range(count):
         began = time.perf_counter()
-        client.get(path).raise_for_status()
+        response = client.get(path)
         times.append((time.perf_counter() - began) * 1000)
-    return times
+        response.raise_for_status()
+        cpu.append(float(response.headers["server-timing"].split("cpu;dur=")[1]))
+    return times, cpu
 
 
 def fmt(times: list[float]) -> str:
@@ -138,7 +142,8 @@ def run(args, tmp: Path) -> None:
                 (f"steps of {long_id}, downsampled", f"/api/experiments/{long_id}/steps", 10),
                 (f"steps of {long_id}, all {args.points:,} points", f"/api/experiments/{long_id}/steps?full=1", 3),
             ]:
-                print(f"API {label:52s} {fmt(api_ms(client, path, count))}", flush=True)
+                wall, cpu = api_ms(client, path, count)
+                print(f"API {label:52s} {fmt(wall)}   server CPU median {statistics.median(cpu):6.1f} ms", flush=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
             page_ms(browser, base + "/", "exp:table-painted", 1)  # Chromium's own first start

@@ -31,6 +31,7 @@ def test_list_pages_with_a_total(client, ledger_store):
     first = client.get("/api/experiments", params={"limit": 3})
     body = first.json()
     assert body["ok"] and body["version"] == 1
+    assert "cpu;dur=" in first.headers["server-timing"]
     assert ids(first) == ["EXP-007", "EXP-006", "EXP-005"]
     assert (body["total"], body["offset"], body["limit"], body["truncated"]) == (7, 0, 3, True)
     last = client.get("/api/experiments", params={"limit": 3, "offset": 6})

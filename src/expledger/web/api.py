@@ -115,12 +115,25 @@ def _finished(store, exp, what: tuple, compute):
     return found
 
 
+class CachedSteps:
+    """The store as the dashboard uses it: the same, but a finished run's step series are
+    decoded once (its page asks for the record with step summaries, then for the charts)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def read_steps(self, exp) -> dict:
+        return _finished(self.store, exp, ("steps",), lambda: self.store.read_steps(exp))
+
+
 def show(store, exp_id: str, args: Args) -> dict:
     """`exp show --json`, with the log tail and the run's folder."""
     from ..output import log_tail
 
     shown = op_show.show(store, exp_id)
-    _finished(store, shown.experiment, ("steps",), lambda: shown.steps)
     return {**shown.to_json(), "run_dir": str(shown.run_dir),
             "log_tail": [{"file": name, "line": line} for name, line in log_tail(shown.run_dir, LOG_TAIL_LINES)]}
 
@@ -134,7 +147,7 @@ def steps(store, exp_id: str, args: Args) -> dict:
     points = None if full else _int(args, "points", series.DEFAULT_POINTS, 10, series.MAX_POINTS)
 
     def charts() -> dict:
-        found = _finished(store, exp, ("steps",), lambda: store.read_steps(exp))
+        found = store.read_steps(exp)
         return {name: series.chart_series(xs, ys, points=points) for name, (xs, ys) in found.items()
                 if not wanted or name in wanted}
 
