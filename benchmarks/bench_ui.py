@@ -139,11 +139,12 @@ def run(args, tmp: Path) -> None:
                  ("/api/experiments?limit=50&where=params.lr%20%3C%200.001%20and%20metrics.accuracy%20%3E%200.9"
                   "&sort=-metrics.accuracy"), 10),
                 ("status counts (quick filters)", "/api/counts", 20),
+                (f"show {long_id} (its page's record, with step summaries)", f"/api/experiments/{long_id}", 10),
                 (f"steps of {long_id}, downsampled", f"/api/experiments/{long_id}/steps", 10),
                 (f"steps of {long_id}, all {args.points:,} points", f"/api/experiments/{long_id}/steps?full=1", 3),
             ]:
                 wall, cpu = api_ms(client, path, count)
-                print(f"API {label:52s} {fmt(wall)}   server CPU median {statistics.median(cpu):6.1f} ms", flush=True)
+                print(f"API {label:56s} {fmt(wall)}   server CPU median {statistics.median(cpu):6.1f} ms", flush=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
             page_ms(browser, base + "/", "exp:table-painted", 1)  # Chromium's own first start
