@@ -747,6 +747,10 @@ def _print_transfer(report) -> None:
     for moved in report.renumbered:
         click.echo(f"  {moved['was']} -> {moved['id']}  {output.printable(moved['name'])} "
                    f"(its ID was taken; {moved['was']} stays an alias)")
+    for conflict in report["conflicts"]:
+        click.echo(f"  conflict {conflict['id']}  {output.printable(conflict['name'])}: changed on both sides; kept "
+                   f"{conflict['kept']}, the other outcome in its history\n"
+                   + "".join(f"    {output.printable(text)}\n" for text in conflict["versions"]), nl=False)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -756,7 +760,9 @@ def _print_transfer(report) -> None:
 def copy(source, target):
     """Copy a whole ledger into another store, losslessly; running it twice adds nothing.
 
-    Records keep their uuid, ID, history and times; step series come along.
+    Records keep their uuid, ID, history and times; step series come along. IDs the target
+    holds never change (an incoming clash gets the next free ID, its old one as an alias);
+    conflicts are resolved as `exp merge` does. All or nothing.
 
     \b
     Example:
@@ -773,9 +779,11 @@ def copy(source, target):
 def merge(other):
     """Merge another ledger, such as a laptop's experiments.jsonl, into this one.
 
-    Records are matched by uuid, never duplicated; one whose ID is taken by a different
-    experiment gets the next free ID and keeps the old one as an alias. Merging A into B
-    and B into A give the same ledger; merging again changes nothing.
+    Records are matched by uuid, never duplicated. IDs this ledger holds never change; an
+    incoming one whose ID is taken gets the next free ID and keeps the old one as an alias.
+    An experiment changed on both sides is a conflict, resolved without losing a result (a
+    result wins over a cancel; of two results the later is current, the other in history).
+    All or nothing; merging again changes nothing.
 
     \b
     Example:

@@ -98,13 +98,20 @@ def parse_time(text: str | None) -> datetime | None:
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
+NUL_SIGN = "\u2400"  # ␀: what a NUL character is stored as, by every store alike
+
+
 def json_safe(value: Any) -> Any:
-    """A value with every NaN and ±inf replaced by its string form, as stored."""
+    """A value as stored: every NaN and ±inf as its string form, and every NUL character in
+    text as ␀ (PostgreSQL cannot hold NUL, so no store does: a record is the same in each)."""
     kind = type(value)
-    if kind is str or kind is int or value is None or kind is bool:
+    if kind is str:
+        return value if "\x00" not in value else value.replace("\x00", NUL_SIGN)
+    if kind is int or value is None or kind is bool:
         return value
     if kind is dict:
-        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+        return {(k if "\x00" not in k else k.replace("\x00", NUL_SIGN)) if type(k) is str else str(k): json_safe(v)
+                for k, v in value.items()}
     if kind is float or isinstance(value, float):
         if value - value == 0:  # finite (inf - inf and nan - nan are nan)
             return value

@@ -210,17 +210,24 @@ class Store(ABC):
         and apply `change` to it; None when there is none. Each experiment goes to one caller."""
 
     @abstractmethod
-    def _put(self, exp: Experiment) -> bool:
-        """Write a whole record as given (copy, merge), unless the store holds the same uuid at
-        an equal or higher rev; whether it was written."""
+    def _put_many(self, records: list[Experiment]) -> list[bool]:
+        """Write whole records as given (copy, merge) in one atomic step, each unless the store
+        holds the same uuid at an equal or higher version; whether each was written."""
 
     def put(self, exp: Experiment) -> bool:
         """Store a record from another ledger as it is: its uuid, ID, rev and times kept."""
-        try:
-            models.admit(exp.to_dict())
-        except ValueError as err:
-            raise BadInput(f"cannot store {exp.id!r}: {err}") from None
-        return self._put(exp)
+        return self.put_many([exp])[0]
+
+    def put_many(self, records: list[Experiment]) -> list[bool]:
+        """Store records from another ledger, all or nothing: every one is checked at the door
+        first (models.admit), then all are written in one step; for each, whether it was
+        written (not already held)."""
+        for exp in records:
+            try:
+                models.admit(exp.to_dict())
+            except ValueError as err:
+                raise BadInput(f"cannot store {exp.id!r}: {err}") from None
+        return self._put_many(records) if records else []
 
     @abstractmethod
     def heartbeat(self, exp: Experiment) -> None:

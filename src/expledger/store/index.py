@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from ..conflicts import conflicting, resolve
 from ..environment import compact, expand, facts_of
 from ..errors import StoreError
 from ..models import FORMAT_VERSION, Experiment, admit, fingerprint, id_number, supersedes, version
@@ -54,8 +55,7 @@ _DROP_INDEXES = "DROP INDEX IF EXISTS exp_id; DROP INDEX IF EXISTS exp_num; DROP
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
 ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])}
-WHERE excluded.rev = 0 OR (excluded.rev, coalesce(excluded.updated, '')) >= (exp.rev, coalesce(exp.updated, ''))
-"""
+"""  # rows are folded onto what the index held (_fold) before they are written
 _COMPILER = Compiler(
     SQLiteDialect(scalar_columns={"id", "status", "rev", "uuid", *SCALAR_FIELDS}, json_columns=set(JSON_FIELDS)),
     columns={"status": "status", "task": "task", "model": "model", "machine": "machine",
@@ -105,6 +105,7 @@ class LedgerIndex:
         self._in_memory = False  # the index file could not be used: memory for this process
         self._warned = False
         self._envs: dict[str, dict] | None = None  # environment facts by hash, read once per connection
+        self._shared: set[str] = set()  # shared IDs already warned about
 
     # --- keeping up with the log -------------------------------------------------------
 
@@ -185,9 +186,10 @@ class LedgerIndex:
                         if facts is not None:
                             envs[provenance["env"]] = facts
                     held = latest.get(uuid)
-                    current = version(rev, data.get("updated"))
-                    if held is None or supersedes(current, held[4]):
-                        latest[uuid] = ((uuid, rev, status.value), data, lines, raw, current)
+                    if held is None and offset:  # indexed by an earlier catch-up: fold onto that
+                        held = self._indexed(uuid)
+                    found = ((uuid, rev, status.value), data, lines, raw, version(rev, data.get("updated")))
+                    latest[uuid] = found if held is None else _fold(held, found)
             position += len(raw)
             if progress and lines % 20_000 == 0:
                 progress.show(position - offset)
@@ -223,6 +225,15 @@ class LedgerIndex:
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updated.items()])
         if progress:
             progress.done()
+
+    def _indexed(self, uuid: str) -> tuple | None:
+        """What the index holds for `uuid`, in the form _catch_up folds versions in."""
+        row = self._db.execute("SELECT rev, status, line, data FROM exp WHERE uuid = ?", (uuid,)).fetchone()
+        if row is None:
+            return None
+        rev, status, line, text = row
+        data = json.loads(text)
+        return (uuid, rev, status), data, line, text.encode(), version(rev, data.get("updated"))
 
     def _continues(self, handle, stat, meta) -> str | None:
         """How the file is related to what the index read: "grown" (the same file, appended
@@ -351,8 +362,17 @@ class LedgerIndex:
 
     @_repairing
     def get(self, exp_id: str) -> Experiment | None:
-        """By ID, else by an alias (an ID it had in a ledger merged into this one)."""
-        row = self._db.execute("SELECT data FROM exp WHERE id = ? ORDER BY line LIMIT 1", (exp_id,)).fetchone()
+        """By ID, else by an alias (an ID it had in a ledger merged into this one). An ID two
+        experiments share after a git union means the one `doctor --fix` lets keep it
+        (transfer.assign_ids: a running one, else the first created), with a warning."""
+        rows = self._db.execute("SELECT data, name, uuid FROM exp WHERE id = ? ORDER BY status != 'RUNNING', "
+                                "coalesce(created, ''), uuid LIMIT 2", (exp_id,)).fetchall()
+        row = rows[0] if rows else None
+        if len(rows) > 1 and exp_id not in self._shared:
+            self._shared.add(exp_id)
+            self.warn(f"{exp_id} names more than one experiment since ledgers were merged; this is "
+                      f"{rows[0][1]!r} ({rows[0][2][:8]}), which keeps the ID; `exp doctor --fix` gives "
+                      f"{rows[1][1]!r} ({rows[1][2][:8]}) a new one")
         if row is None:
             row = self._db.execute("SELECT data FROM exp WHERE EXISTS (SELECT 1 FROM json_each(exp.aliases) "
                                    "WHERE value = ?) ORDER BY num LIMIT 1", (exp_id,)).fetchone()
@@ -417,6 +437,27 @@ class LedgerIndex:
             self._db.close()
             self._db = None
             self._cache_id = None
+
+
+def _fold(held: tuple, found: tuple) -> tuple:
+    """The current version of an experiment after `found` (a later line) meets `held`:
+    conflicts.resolve's rule, on dicts where no conflict is possible (nearly always)."""
+    old, new = held[4], found[4]
+    if old[0] == 0 or new[0] == 0:
+        return found if supersedes(new, old) else held
+    if old != new:
+        lower, higher = (held, found) if old < new else (found, held)
+        if not conflicting(lower[1], higher[1]):
+            return higher
+    elif held[3] == found[3]:
+        return found
+    before, after = Experiment.from_dict(held[1]), Experiment.from_dict(found[1])
+    merged, _ = resolve(before, after)
+    if merged is before or merged is after:
+        return held if merged is before else found
+    raw = merged.to_line()
+    data = json.loads(raw)
+    return (merged.uuid, merged.rev, merged.status.value), data, found[2], raw, version(merged.rev, merged.updated)
 
 
 def indexed_form(data: dict, raw: bytes) -> tuple[dict, bytes]:

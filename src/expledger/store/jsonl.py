@@ -123,13 +123,17 @@ class JsonlStore(Store):
             self._append(self._line(changed))
         return changed
 
-    def _put(self, exp: Experiment) -> bool:
+    def _put_many(self, records: list[Experiment]) -> list[bool]:
+        """One append of every new line: a full disk cuts it all back, so all or nothing."""
         with self._locked():
-            held = self.index.get_uuid(exp.uuid)
-            if held is not None and version(held.rev, held.updated) >= version(exp.rev, exp.updated):
-                return False
-            self._append(self._line(exp))
-        return True
+            written = []
+            for exp in records:
+                held = self.index.get_uuid(exp.uuid)
+                written.append(held is None or version(held.rev, held.updated) < version(exp.rev, exp.updated))
+            lines = [self._line(exp) for exp, fresh in zip(records, written) if fresh]
+            if lines:
+                self._append(b"".join(lines))
+        return written
 
     def _lookup(self, exp_id: str) -> Experiment | None:
         self._read()

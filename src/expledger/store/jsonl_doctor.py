@@ -1,9 +1,11 @@
 """`exp doctor` for a JSONL ledger: a full read of the log, independent of the index.
 
 It reports unreadable or cut-off lines by line number, IDs shared by two different
-experiments, failures without a reason, and an index that disagrees with the log. With
-fix, unreadable lines move to `<ledger>.quarantine` (written and synced first) and the
-ledger is rewritten without them; every readable line stays, in order.
+experiments, experiments changed on two machines apart (conflicts.py), failures without a
+reason, and an index that disagrees with the log. With fix, a conflict's resolved record is
+appended (so the last line per id says what `exp` reads), shared IDs are renumbered,
+unreadable lines move to `<ledger>.quarantine` (written and synced first) and the ledger is
+rewritten without them; every readable line stays, in order.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import time
 from collections import Counter
 
 from ..files import problems as file_problems
-from ..models import Experiment, Status, supersedes, version
+from ..conflicts import describe, resolve
+from ..models import Experiment, Status
 from .checks import problem, record_problems
 from .index import indexed_form
 
@@ -35,6 +38,7 @@ def check(store, *, fix: bool) -> dict:
     quarantine: list[bytes] = []
     current: dict[str, Experiment] = {}
     winners: dict[str, str] = {}  # uuid -> the line that holds its current state
+    conflicts: dict[str, list[str]] = {}  # uuid -> its versions that were changed apart
     for number, raw in enumerate(content.splitlines(keepends=True), 1):
         if not raw.strip():
             continue
@@ -57,9 +61,29 @@ def check(store, *, fix: bool) -> dict:
             continue
         keep.append(raw)
         old = current.get(exp.uuid)
-        if old is None or supersedes(version(exp.rev, exp.updated), version(old.rev, old.updated)):
+        if old is None:
             current[exp.uuid] = exp
             winners[exp.uuid] = indexed_form(data, raw)[1].decode("utf-8", "replace")
+            continue
+        merged, conflicted = resolve(old, exp)  # the same rule, in the same order, as the index
+        if conflicted:
+            conflicts[exp.uuid] = conflicts.get(exp.uuid, [describe(old)]) + [describe(exp)]
+        elif merged is exp:
+            conflicts.pop(exp.uuid, None)  # a later line (an earlier --fix) settled it in the file
+        if merged is not old:
+            current[exp.uuid] = merged
+            line = raw if merged is exp else merged.to_line()
+            winners[exp.uuid] = indexed_form(json.loads(line) if merged is not exp else data, line)[1].decode(
+                "utf-8", "replace")
+    for uuid, versions in conflicts.items():
+        exp = current[uuid]
+        problems.append(problem("conflict", f"{exp.id} ({exp.name!r}) was changed on two machines since their common "
+                                f"version: {' | '.join(versions)}; read as {exp.status.value}, every other outcome in "
+                                "its history (--fix writes that down as its latest line)", fixable=True))
+        if fix:
+            store._append(exp.to_line())  # the caller holds the lock
+            keep.append(exp.to_line())
+            problems[-1]["fixed"] = True
     problems += record_problems(list(current.values()))
     problems += file_problems(store, list(current.values()))
     problems += _stale_heartbeats(store, current, fix=fix)
@@ -67,7 +91,7 @@ def check(store, *, fix: bool) -> dict:
     if renumbered:
         from ..transfer import reconcile
 
-        for exp, _before in reconcile(list(current.values()), []):
+        for exp, _before in reconcile(list(current.values()), [])[0]:
             store._append(exp.to_line())  # the caller holds the lock
             current[exp.uuid] = exp
             keep.append(exp.to_line())
@@ -82,7 +106,7 @@ def check(store, *, fix: bool) -> dict:
             if found["kind"] in ("unreadable", "unterminated"):
                 found["fixed"] = True
     store.index.sync()
-    if store.index.lines() != winners and not rewrite and not (fix and (quarantine or renumbered)):
+    if store.index.lines() != winners and not rewrite and not (fix and (quarantine or renumbered or conflicts)):
         problems.append(problem("index_stale", "the index disagrees with the log (was an earlier line edited "
                                  "in place?); it is rebuilt from the log on --fix", fixable=True))
         if fix:

@@ -60,8 +60,9 @@ class PostgresStore(Store):
     # --- core ----------------------------------------------------------------------
 
     def _values(self, exp: Experiment) -> tuple:
-        return (exp.uuid, exp.id, id_number(exp.id), exp.rev, exp.status.value, exp.task, exp.model, exp.machine,
-                exp.priority, exp.fingerprint, self._Jsonb(exp.to_dict()))
+        data = exp.to_dict()  # text as stored (models.json_safe), so columns and jsonb agree
+        return (exp.uuid, exp.id, id_number(exp.id), exp.rev, exp.status.value, data["task"], data["model"],
+                data["machine"], exp.priority, exp.fingerprint, self._Jsonb(data))
 
     def _insert(self, exp: Experiment) -> None:
         self.db.execute(f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)})", self._values(exp))
@@ -128,20 +129,21 @@ class PostgresStore(Store):
                 raise StoreError(f"{current.id} changed while locked")
         return changed
 
-    def _put(self, exp: Experiment) -> bool:
+    def _put_many(self, records: list[Experiment]) -> list[bool]:
+        """One transaction: all or nothing."""
         columns = _ROW.split(", ")
+        statement = (f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)}) ON CONFLICT (uuid) DO UPDATE SET "
+                     + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE (experiments.rev, "
+                     "coalesce(experiments.data ->> 'updated', '')) < (excluded.rev, coalesce(excluded.data ->> 'updated', ''))")
+        written = []
         with self._guard(), self.db.transaction():
-            cursor = self.db.execute(
-                f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)}) ON CONFLICT (uuid) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE (experiments.rev, coalesce(experiments.data ->> 'updated', '')) "
-                "< (excluded.rev, coalesce(excluded.data ->> 'updated', ''))",
-                self._values(exp))
-            if cursor.rowcount != 1:
-                return False
-            self._version(exp)
+            for exp in records:
+                written.append(self.db.execute(statement, self._values(exp)).rowcount == 1)
+                if written[-1]:
+                    self._version(exp)
             self.db.execute("UPDATE exp_counter SET next_number = greatest(next_number, %s)",
-                            ((id_number(exp.id) or 0) + 1,))
-        return True
+                            (max((id_number(exp.id) or 0) for exp in records) + 1,))
+        return written
 
     def _lookup(self, exp_id: str) -> Experiment | None:
         with self._guard():
@@ -244,8 +246,7 @@ class PostgresStore(Store):
         if fix and any(p["kind"] == "duplicate_id" for p in problems):
             from ..transfer import reconcile
 
-            for exp, _ in reconcile(experiments, []):
-                self._put(exp)
+            self._put_many([exp for exp, _ in reconcile(experiments, [])[0]])
             for found in problems:
                 if found["kind"] == "duplicate_id":
                     found["fixed"] = True
