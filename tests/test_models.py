@@ -76,9 +76,10 @@ def test_a_finished_result_is_replaced_only_with_force_and_kept_in_history():
         models.record_result(first, status=Status.FAILED, reason="bug in eval")
     second = models.record_result(first, status=Status.FAILED, reason="bug in eval", force=True)
     assert second.status is Status.FAILED and second.metrics == {}
+    assert second.completed == first.completed  # a new verdict on the same run: it did not run longer
     assert second.history == [
         {"status": "SUCCESS", "metrics": {"acc": 0.9}, "summary": "ok", "failed_reason": None,
-         "completed": first.completed, "replaced": second.completed}
+         "completed": first.completed, "replaced": second.history[0]["replaced"]}
     ]
 
 

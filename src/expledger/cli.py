@@ -308,7 +308,7 @@ def run(exp_id, name, task, model, params_json, machine, tags, command):
     from .ops import record
 
     if exp_id:
-        exp = record.start(store, exp_id, runner=runner_info()).experiment
+        exp = record.start(store, exp_id, runner=runner_info(), command=shlex.join(command)).experiment
     else:
         from .redact import redact_args
 

@@ -19,18 +19,22 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from .models import Experiment, Status, version
+from .models import Experiment, Status, json_safe, version
 
 _OUTCOME_FIELDS = ("status", "metrics", "summary", "failed_reason", "completed")
 
 
+def _key(entry: dict) -> tuple:
+    """What identifies an outcome: its status, when it completed, and its metrics."""
+    return (str(entry.get("status")).upper(), entry.get("completed"),
+            json.dumps(json_safe(entry.get("metrics") or {}), sort_keys=True))
+
+
 def outcome_keys(data: dict) -> set:
-    """What identifies each outcome a stored record (a dict) holds: (status, completed)."""
-    keys = {(str(entry.get("status")).upper(), entry.get("completed")) for entry in data.get("history") or ()
-            if isinstance(entry, dict)}
-    status = str(data.get("status") or "").upper()
-    if status in ("SUCCESS", "FAILED", "CANCELLED"):
-        keys.add((status, data.get("completed")))
+    """The outcomes a stored record (a dict) holds, current and in its history."""
+    keys = {_key(entry) for entry in data.get("history") or () if isinstance(entry, dict)}
+    if str(data.get("status") or "").upper() in ("SUCCESS", "FAILED", "CANCELLED"):
+        keys.add(_key(data))
     return keys
 
 
@@ -56,11 +60,11 @@ def resolve(a: Experiment, b: Experiment) -> tuple[Experiment, bool]:
     if not conflicting(lower.to_dict(), higher.to_dict()):
         return higher, False
     pool = [(entry, None) for entry in higher.history]
-    have = {(str(e.get("status")).upper(), e.get("completed")) for e, _ in pool}
+    have = {_key(e) for e, _ in pool}
     for source in (higher, lower):
         entries = [(e, None) for e in source.history] + ([(_outcome(source), source)] if source.status.finished else [])
         for entry, owner in entries:
-            key = (str(entry.get("status")).upper(), entry.get("completed"))
+            key = _key(entry)
             if key not in have:
                 have.add(key)
                 pool.append((entry, owner))

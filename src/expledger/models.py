@@ -500,17 +500,21 @@ def _clean_tags(tags: Any) -> list[Any]:
 
 
 def start(exp: Experiment, *, runner: dict[str, Any] | None = None, machine: str | None = None, retries: int = 0,
-          now: datetime | None = None) -> Experiment:
+          now: datetime | None = None, command: str | None = None) -> Experiment:
     """QUEUED -> RUNNING; `runner` names the process that runs it (its attempt is counted),
     `machine` where it runs now. A lost run is re-queued automatically `retries` times,
-    counted from the first claim after it was queued (a re-queue by hand starts a new count)."""
+    counted from the first claim after it was queued (a re-queue by hand starts a new count).
+    `command` is what runs when that is not the queued command (kept as `runner.queued_command`)."""
     if exp.status is not Status.QUEUED:
         raise IllegalTransition(f"{exp.id} is {exp.status.value}; only a QUEUED experiment can be started")
     attempt = int(exp.runner.get("attempt", 0)) + 1
     target = exp.runner.get("target", exp.machine)  # where it was queued for, kept for a re-queue
     limit = exp.runner.get("max_attempts") or attempt + retries
+    runner = {**(runner or {}), "attempt": attempt, "max_attempts": limit, "target": target}
+    if command and exp.command and command != exp.command:
+        runner["queued_command"] = exp.command
     return dataclasses.replace(exp, status=Status.RUNNING, started=now_iso(now), machine=machine or exp.machine,
-                               runner={**(runner or {}), "attempt": attempt, "max_attempts": limit, "target": target})
+                               runner=runner, command=command or exp.command)
 
 
 def requeue(exp: Experiment, *, reason: str, attempt: int | None = None, ended_as: str = "FAILED",
@@ -552,8 +556,11 @@ def _queued_again(exp: Experiment, *, reason: str, ended: dict[str, Any], keep: 
 
 
 def update_running(exp: Experiment, *, metrics: dict[str, Any] | None = None, summary: str | None = None,
-                   attempt: int | None = None) -> Experiment:
-    """Add metrics or a summary to a RUNNING experiment without finishing it.
+                   attempt: int | None = None, declared: dict | None = None, task: str | None = None,
+                   model: str | None = None, params: dict | None = None, tags=()) -> Experiment:
+    """Add to a RUNNING experiment without finishing it: metrics, a summary, what the code
+    says it runs (task, model, params, tags), and the outcome the code `declared` (a status
+    and reason the runner records when the command exits 0).
 
     With `attempt`, only that attempt may write (a runner that lost its claim may not).
     """
@@ -564,6 +571,11 @@ def update_running(exp: Experiment, *, metrics: dict[str, Any] | None = None, su
         exp,
         metrics={**exp.metrics, **check_metrics(metrics or {})},
         summary=summary if summary is not None else exp.summary,
+        task=task or exp.task,
+        model=model or exp.model,
+        params={**exp.params, **(params or {})},
+        tags=_clean_tags([*exp.tags, *tags]),
+        runner={**exp.runner, "declared": declared} if declared else exp.runner,
     )
 
 
@@ -667,7 +679,7 @@ def record_result(
         metrics=merged,
         summary=summary if summary is not None else (None if exp.status.finished else exp.summary),
         failed_reason=reason if status is Status.FAILED else None,
-        completed=now_iso(now),
+        completed=exp.completed if exp.status.finished and exp.completed else now_iso(now),  # a new verdict, not a longer run
         history=history,
         runner={**exp.runner, **(runner or {})},
     )

@@ -35,8 +35,11 @@ def git_root(cwd: str) -> str | None:
     return top.strip() if top is not None else None
 
 
-def git_state(cwd: str | Path, run_dir: Path | None = None) -> dict:
-    """Commit, branch and dirty flag; the uncommitted diff (against HEAD) saved to the run folder."""
+def git_state(cwd: str | Path, run_dir: Path | None = None, ledger_dir: Path | None = None) -> dict:
+    """Commit, branch and dirty flag; the uncommitted diff (against HEAD) saved to the run folder.
+
+    The ledger's own folder is left out: the ledger committed to git (as the README
+    recommends) changes with every run, and that is not a change to the code."""
     top = git_root(str(cwd))
     if top is None:
         return {}
@@ -45,10 +48,13 @@ def git_state(cwd: str | Path, run_dir: Path | None = None) -> dict:
         "commit": (_run(["git", "rev-parse", "HEAD"], cwd) or "").strip() or None,
         "branch": (_run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None,
     }
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd) or ""
+    paths = [":(top)"]
+    if ledger_dir is not None and Path(os.path.realpath(ledger_dir)).is_relative_to(os.path.realpath(top)):
+        paths.append(f":(exclude){os.path.realpath(ledger_dir)}")
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd) or ""
     state["dirty"] = bool(status.strip())
     if state["dirty"] and state["commit"]:
-        diff = _run(["git", "diff", "HEAD", "--binary"], cwd) or ""
+        diff = _run(["git", "diff", "HEAD", "--binary", "--", *paths], cwd) or ""
         state["diff_lines"] = diff.count("\n")
         if run_dir is not None:
             run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -104,7 +110,8 @@ def _environment(nvidia_smi: str | None) -> tuple:
     return tuple({**facts, "env": digest(facts)}.items())
 
 
-def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None) -> dict:
+def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None,
+            ledger_dir: Path | None = None) -> dict:
     """Everything above, plus the command, working folder and host; `env` names the
     environment's part (environment.py), which the ledger stores once."""
     from .environment import expand
@@ -114,7 +121,7 @@ def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = No
     return expand({
         "argv": redact_args(argv),
         "cwd": str(cwd),
-        "git": git_state(cwd, run_dir),
+        "git": git_state(cwd, run_dir, ledger_dir),
         "host": platform.node(),
         "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
     }, environment())
@@ -128,7 +135,9 @@ def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, atte
     from .store import open_store
 
     try:
-        found = collect(argv=argv, cwd=cwd, run_dir=store.run_dir(exp), env=env)
+        ledger = getattr(store, "path", None)  # a file ledger: its folder is not the code's state
+        found = collect(argv=argv, cwd=cwd, run_dir=store.run_dir(exp), env=env,
+                        ledger_dir=ledger.parent if ledger is not None else None)
         with open_store(store.url) as own:
             own.modify(exp.id, lambda current, now: models.add_provenance(current, found, attempt=attempt))
     except (ExpledgerError, OSError) as err:

@@ -101,9 +101,7 @@ class Run:
     @property
     def attempt(self) -> int | None:
         """Under a runner, the attempt it claimed: only that attempt may write."""
-        if self.attached and os.environ.get("EXP_ATTEMPT", "").isdigit():
-            return int(os.environ["EXP_ATTEMPT"])
-        return None
+        return _runner_attempt() if self.attached else None
 
     def log(self, values: dict[str, Any], step: int | None = None) -> None:
         """Append one point per metric at `step` (default: one past the previous step).
@@ -215,9 +213,10 @@ class Run:
         if self.started and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)  # let provenance land before the process may exit
         system: dict[str, Any] = self._sampler.stop() if self._sampler else {}
-        if self.attached:
+        if self.attached:  # the runner records the status, as the code declares it here
+            declared = None if status is Status.SUCCESS else {"status": status.value, "reason": reason or summary}
             change = lambda exp, now: models.update_running(  # noqa: E731
-                exp, metrics=final, summary=summary, attempt=self.attempt)
+                exp, metrics=final, summary=summary, attempt=self.attempt, declared=declared)
         else:
             change = lambda exp, now: models.record_result(  # noqa: E731
                 models.add_system(exp, system), status=status, metrics=final, summary=summary, reason=reason,
@@ -324,6 +323,12 @@ class Run:
             return _FAILED
 
 
+def _runner_attempt() -> int | None:
+    """Under a runner, the attempt it claimed (EXP_ATTEMPT): only that attempt may write."""
+    text = os.environ.get("EXP_ATTEMPT", "")
+    return int(text) if text.isdigit() else None
+
+
 def _step_number(step: Any) -> int:
     if isinstance(step, bool) or not float(step).is_integer():
         raise BadInput(f"step must be a whole number, not {step!r}")
@@ -370,7 +375,11 @@ def start(name: str | None = None, *, task: str | None = None, model: str | None
 
     if os.environ.get("EXP_ID") and not store:
         opened = open_store(os.environ.get("EXP_STORE") or resolve_store()[0])
-        return Run(opened, opened.get(os.environ["EXP_ID"]), attached=True, owns_store=True).begin()
+        experiment = opened.get(os.environ["EXP_ID"])
+        if task or model or params or tags:  # what the code says it runs goes on the record
+            experiment = opened.modify(experiment.id, lambda exp, now: models.update_running(
+                exp, task=task, model=model, params=params, tags=tags, attempt=_runner_attempt()))
+        return Run(opened, experiment, attached=True, owns_store=True).begin()
     opened = open_store(resolve_store(store)[0])
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
     experiment = opened.add(

@@ -1,6 +1,7 @@
 """Run an experiment's command and record everything: `exp run` and the worker use this.
 
-The child runs in its own process group with EXP_ID, EXP_DIR, EXP_METRICS_FILE and
+The child runs in its own process group, under expledger.guard, which stops that whole group
+if the runner dies (kill -9 included), with EXP_ID, EXP_DIR, EXP_METRICS_FILE and
 EXP_STORE set. Its stdout and stderr are shown live and saved in the run folder; its
 provenance is collected in a thread while it runs; a heartbeat says the run is alive and
 notices a cancellation made elsewhere. The outcome comes from the exit status: SUCCESS on 0,
@@ -37,14 +38,29 @@ class Outcome:
     exit_code: int
 
 
-def _die_with_parent() -> None:
-    """In the child (Linux): be sent SIGTERM if the runner dies, so no run outlives its record."""
+def _death_signal():
+    """A preexec function (Linux) that has the kernel send SIGTERM to the child when the
+    runner's thread dies; ctypes is loaded here, before the fork, not in the child."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_GUARD = "import sys; sys.path.insert(0, sys.argv.pop(1)); from expledger.guard import main; sys.exit(main(sys.argv[1:]))"
+
+
+def guarded(argv: list[str] | str, *, shell: bool) -> list[str]:
+    """The command line that runs `argv` under expledger.guard (see there), which stops the
+    command's whole process group when this runner dies."""
+    package_parent = str(Path(__file__).resolve().parent.parent)  # also inside a zipapp
+    command = ["--shell", argv] if shell else list(argv)
+    return [sys.executable, "-I", "-S", "-c", _GUARD, package_parent, str(os.getpid()), "--", *command]
 
 
 class OutputTail:
@@ -135,23 +151,30 @@ class Execution:
         timer.start()
 
     def _watch(self) -> None:
-        """Heartbeat, and stop the child if the experiment was cancelled or claimed elsewhere."""
+        """Heartbeat, and stop the child if the experiment was cancelled or claimed elsewhere.
+
+        Trouble with the store (a database restart) never stops the heartbeats: each beat is
+        tried again at the next interval, with one warning, so a live run is not called lost.
+        """
+        from .log import warn
+        from .redact import redact
         from .store import open_store
 
-        interval = heartbeat_interval()
-        try:
-            with open_store(self.store.url) as store:
-                while not self._done.wait(interval):
-                    store.heartbeat(self.exp)
-                    self.output.send(store, self.exp)
-                    current = store.get(self.exp.id)
-                    if current.status is not Status.RUNNING or current.runner.get("attempt") != self.attempt:
-                        self.stop(f"{current.status.value.lower()} elsewhere")
-        except ExpledgerError as err:  # the store went away: keep running, say so once
-            from .log import warn
-            from .redact import redact
-
-            warn(redact(f"heartbeat stopped: {err}"))
+        interval, store, warned = heartbeat_interval(), None, False
+        while not self._done.wait(interval):
+            try:
+                store = store or open_store(self.store.url)
+                store.heartbeat(self.exp)
+                self.output.send(store, self.exp)
+                current = store.get(self.exp.id)
+                if current.status is not Status.RUNNING or current.runner.get("attempt") != self.attempt:
+                    self.stop(f"{current.status.value.lower()} elsewhere")
+            except ExpledgerError as err:  # a database restart: try again at the next beat, say so once
+                if not warned:
+                    warned = True
+                    warn(redact(f"heartbeat failed, retrying: {err}"))
+        if store is not None:
+            store.close()
 
     def _record_provenance(self) -> None:
         from .provenance import record
@@ -174,10 +197,11 @@ class Execution:
         self.store.heartbeat(self.exp)
         started = time.monotonic()
         try:
+            if not self.shell:
+                _check_runnable(self.argv[0], self.cwd)
             self.proc = subprocess.Popen(
-                self.argv, shell=self.shell, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                guarded(self.argv, shell=self.shell), cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_death_signal(),
             )
         except OSError as err:
             name = self.argv if isinstance(self.argv, str) else self.argv[0]
@@ -259,9 +283,15 @@ class Execution:
         def record(exp: Experiment, now) -> Experiment:
             # Final metrics: the metrics file wins, then what the API recorded, then the last logged step.
             metrics = {**{k: v for k, v in last_logged.items() if k not in exp.metrics}, **written}
+            final, why = status, reason
+            declared = exp.runner.get("declared") or {}
+            if status is Status.SUCCESS and declared.get("status") in ("FAILED", "CANCELLED"):
+                final = Status(declared["status"])  # the code said how it ended: run.result("failed", …)
+                why = declared.get("reason") or f"the script recorded {final.value.lower()}"
             return models.record_result(
-                models.add_system(exp, self.system), status=status, metrics=metrics, reason=reason if status is Status.FAILED else None,
-                summary=reason if status is Status.CANCELLED else None, attempt=self.attempt, runner=runner, now=now)
+                models.add_system(exp, self.system), status=final, metrics=metrics,
+                reason=why if final is Status.FAILED else None, summary=why if final is Status.CANCELLED else None,
+                attempt=self.attempt, runner=runner, now=now)
 
         try:
             final = self.store.modify(self.exp.id, record)
@@ -276,6 +306,21 @@ class Execution:
 
             release(self.exp.runner)  # recorded: nothing is left to signal, and no reader calls it lost
         return Outcome(final, exit_code)
+
+
+def _check_runnable(name: str, cwd: Path) -> None:
+    """FileNotFoundError or PermissionError now, as a direct exec would raise them."""
+    import errno
+    import shutil
+
+    if os.sep in name:
+        path = Path(cwd, name)
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if not os.access(path, os.X_OK) or path.is_dir():
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    elif shutil.which(name) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
 def _signal_group(proc: subprocess.Popen, number: int) -> None:

@@ -78,16 +78,19 @@ def add(store: Store, *, name: str, task: str | None = None, model: str | None =
     return Added(exp, similar[:SIMILAR_SHOWN], len(similar))
 
 
-def start(store: Store, ref: str | int, *, machine: str | None = None, runner: dict | None = None) -> Recorded:
+def start(store: Store, ref: str | int, *, machine: str | None = None, runner: dict | None = None,
+          command: str | None = None) -> Recorded:
     """QUEUED -> RUNNING on `machine` (default: this one): by hand, or with `runner` (see
-    liveness.runner_info) by the process that runs it, which then heartbeats for it."""
+    liveness.runner_info) by the process that runs it, which then heartbeats for it; `command`
+    is what that process runs, when it is not the queued command (`exp run --id N -- CMD`)."""
     from ..config import resolve_machine
     from ..models import start as started
 
     where = resolve_machine(machine)
     if runner is None:
         return Recorded(store.start(ref, machine=where))
-    return Recorded(store.modify(ref, lambda exp, now: started(exp, runner=runner, machine=where, now=now)))
+    return Recorded(store.modify(ref, lambda exp, now: started(exp, runner=runner, machine=where, now=now,
+                                                               command=command)))
 
 
 def result(store: Store, ref: str | int, *, status: Status | str, metrics: dict | None = None,

@@ -10,8 +10,11 @@ every version also in `experiment_versions`; the schema is migrated on connect
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
+import time
 import uuid as uuidlib
 from collections.abc import Callable
 
@@ -29,6 +32,7 @@ _COMPILER = Compiler(PostgresDialect(), columns={
 })
 _ROW = "uuid, id, num, rev, status, task, model, machine, priority, fingerprint, data"
 CONFLICT_RETRIES = 100
+_connected_before = False  # this process has reached a server: later connects wait out an outage
 
 
 def _sql(text: str) -> str:
@@ -50,12 +54,53 @@ class PostgresStore(Store):
         self._Jsonb = Jsonb
         if raw_at_in_password(url):  # libpq cuts at the first '@' and would show the rest as the host
             raise BadInput(f"the password in {redact(url)} holds a raw '@': write it as %40")
-        try:
-            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as err:
-            raise StoreError(redact(f"cannot connect to {url}: {' '.join(str(err).split())}")) from None
+        self._psycopg = psycopg
         self._errors = psycopg.Error
-        migrations.apply(self.db)
+        self._lost_warned = False
+        self.db = None
+        if not _connected_before:  # a command: say at once that the database cannot be reached
+            self._connect()
+        self._again(self._migrate)  # a worker or runner waits out an outage here too
+
+    def _migrate(self, retry: bool) -> None:
+        with self._guard():
+            migrations.apply(self.db)
+
+    # --- the connection, and surviving its loss ------------------------------------
+
+    def _connect(self) -> None:
+        global _connected_before
+        try:
+            self.db = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except self._psycopg.Error as err:
+            raise _ConnectionLost(redact(f"cannot connect to {self.url}: {' '.join(str(err).split())}")) from None
+        _connected_before = True
+
+    def _again(self, operation):
+        """Run `operation(retry)`; when the connection is lost (a server restart, a network
+        blip), reconnect with backoff and run it again with retry=True, for up to
+        EXP_RECONNECT seconds (default 300). Each operation is safe to run again."""
+        deadline, delay, retry = None, 0.2, False
+        while True:
+            try:
+                if self.db is None or self.db.closed:
+                    self._connect()
+                return operation(retry)
+            except _ConnectionLost as err:
+                now = time.monotonic()
+                deadline = deadline or now + reconnect_seconds()
+                if now >= deadline:
+                    raise StoreError(f"{err}; gave up after {reconnect_seconds():.0f} s of retrying "
+                                     "(EXP_RECONNECT)") from None
+                if not self._lost_warned:
+                    self._lost_warned = True
+                    self.warn(f"{err}; reconnecting for up to {reconnect_seconds():.0f} s")
+                if self.db is not None:
+                    with contextlib.suppress(Exception):
+                        self.db.close()
+                    self.db = None
+                time.sleep(min(delay, max(0.0, deadline - now)))
+                delay, retry = min(delay * 2, 5.0), True
 
     # --- core ----------------------------------------------------------------------
 
@@ -85,6 +130,12 @@ class PostgresStore(Store):
         return True
 
     def _create(self, record: Experiment) -> Experiment:
+        identity = str(uuidlib.uuid4())  # chosen once: a retry finds a create that did commit
+        return self._again(lambda retry: self._create_once(record, identity, retry))
+
+    def _create_once(self, record: Experiment, identity: str, retry: bool) -> Experiment:
+        if retry and (done := self._by_uuid(identity)) is not None:
+            return done
         with self._guard(), self.db.transaction():
             number = self.db.execute("UPDATE exp_counter SET next_number = next_number + 1 "
                                      "RETURNING next_number - 1").fetchone()[0]
@@ -92,45 +143,66 @@ class PostgresStore(Store):
             if number <= taken:  # the counter fell behind (a copy brought higher IDs): catch up
                 number = taken + 1
                 self.db.execute("UPDATE exp_counter SET next_number = %s", (number + 1,))
-            created = dataclasses.replace(record, id=format_id(number), uuid=str(uuidlib.uuid4()), rev=1,
+            created = dataclasses.replace(record, id=format_id(number), uuid=identity, rev=1,
                                           updated=record.created)
             self._insert(created)
         return created
 
     def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
-        for _ in range(CONFLICT_RETRIES):
-            current = self._lookup(exp_id)
-            if current is None:
-                raise NotFound(f"no experiment {exp_id} in {self.display_url}")
-            changed = change(current)
-            with self._guard(), self.db.transaction():
-                if self._update(changed, current.rev):
-                    return changed
-        raise StoreError(f"{exp_id} kept changing under us; try again")
+        attempted: list[Experiment] = []  # what a lost connection may or may not have written
+
+        def modify(retry: bool) -> Experiment:
+            for _ in range(CONFLICT_RETRIES):
+                current = self._lookup_once(exp_id)
+                if current is None:
+                    raise NotFound(f"no experiment {exp_id} in {self.display_url}")
+                if retry and attempted and current.to_dict() == attempted[-1].to_dict():
+                    return current  # the write went through before the connection was lost
+                changed = change(current)
+                attempted.append(changed)
+                with self._guard(), self.db.transaction():
+                    if self._update(changed, current.rev):
+                        return changed
+            raise StoreError(f"{exp_id} kept changing under us; try again")
+
+        return self._again(modify)
 
     def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
         where, args = _COMPILER.where(search)
         order, order_args = _COMPILER.order(search)
-        refused: list = []  # rows that fail the checks at the door: passed over, never run
-        with self._guard(), self.db.transaction():
-            while True:
-                row = self.db.execute(_sql(f"SELECT uuid, data FROM experiments WHERE {where} AND NOT (uuid = ANY(?)) "
-                                           f"ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"),
-                                      [*args, refused, *order_args]).fetchone()
-                if row is None:
-                    return None
-                found = _admitted([row[1]])
-                if found:
-                    break
-                refused.append(row[0])
-            current = found[0]
-            changed = change(current)
-            if not self._update(changed, current.rev):  # cannot happen under FOR UPDATE
-                raise StoreError(f"{current.id} changed while locked")
-        return changed
+        attempted: list[Experiment] = []
+
+        def claim(retry: bool) -> Experiment | None:
+            if retry and attempted:  # did the lost claim commit? then it is ours, never claimed twice
+                held = self._by_uuid(attempted[-1].uuid)
+                if held is not None and held.to_dict() == attempted[-1].to_dict():
+                    return held
+            refused: list = []  # rows that fail the checks at the door: passed over, never run
+            with self._guard(), self.db.transaction():
+                while True:
+                    row = self.db.execute(_sql(f"SELECT uuid, data FROM experiments WHERE {where} AND NOT (uuid = ANY(?)) "
+                                               f"ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"),
+                                          [*args, refused, *order_args]).fetchone()
+                    if row is None:
+                        return None
+                    found = _admitted([row[1]])
+                    if found:
+                        break
+                    refused.append(row[0])
+                current = found[0]
+                changed = change(current)
+                attempted.append(changed)
+                if not self._update(changed, current.rev):  # cannot happen under FOR UPDATE
+                    raise StoreError(f"{current.id} changed while locked")
+            return changed
+
+        return self._again(claim)
 
     def _put_many(self, records: list[Experiment]) -> list[bool]:
-        """One transaction: all or nothing."""
+        """One transaction: all or nothing (and safe to run again)."""
+        return self._again(lambda retry: self._put_many_once(records))
+
+    def _put_many_once(self, records: list[Experiment]) -> list[bool]:
         columns = _ROW.split(", ")
         statement = (f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)}) ON CONFLICT (uuid) DO UPDATE SET "
                      + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE (experiments.rev, "
@@ -146,6 +218,14 @@ class PostgresStore(Store):
         return written
 
     def _lookup(self, exp_id: str) -> Experiment | None:
+        return self._again(lambda retry: self._lookup_once(exp_id))
+
+    def _by_uuid(self, uuid: str) -> Experiment | None:
+        with self._guard():
+            row = self.db.execute("SELECT data FROM experiments WHERE uuid = %s", (uuid,)).fetchone()
+        return Experiment.from_dict(row[0]) if row else None
+
+    def _lookup_once(self, exp_id: str) -> Experiment | None:
         with self._guard():
             row = self.db.execute("SELECT data FROM experiments WHERE id = %s ORDER BY num LIMIT 1", (exp_id,)).fetchone()
             if row is None:  # an ID it had in a ledger merged into this one
@@ -155,6 +235,9 @@ class PostgresStore(Store):
         return found[0] if found else None
 
     def _search(self, search: Search) -> tuple[list[Experiment], int]:
+        return self._again(lambda retry: self._search_once(search))
+
+    def _search_once(self, search: Search) -> tuple[list[Experiment], int]:
         where, args = _COMPILER.where(search)
         order, order_args = _COMPILER.order(search)
         with self._guard():
@@ -175,11 +258,17 @@ class PostgresStore(Store):
     # --- runs ------------------------------------------------------------------------
 
     def heartbeat(self, exp: Experiment) -> None:
+        self._again(lambda retry: self._heartbeat_once(exp))
+
+    def _heartbeat_once(self, exp: Experiment) -> None:
         with self._guard():
             self.db.execute("INSERT INTO experiment_heartbeats (uuid, beat) VALUES (%s, now()) "
                             "ON CONFLICT (uuid) DO UPDATE SET beat = now()", (exp.uuid,))
 
     def heartbeat_age(self, exp: Experiment) -> float | None:
+        return self._again(lambda retry: self._heartbeat_age_once(exp))
+
+    def _heartbeat_age_once(self, exp: Experiment) -> float | None:
         with self._guard():
             row = self.db.execute("SELECT extract(epoch FROM now() - beat) FROM experiment_heartbeats "
                                   "WHERE uuid = %s", (exp.uuid,)).fetchone()
@@ -210,15 +299,23 @@ class PostgresStore(Store):
     def append_steps(self, exp: Experiment, series: dict) -> None:
         from ..steps import encode
 
-        with self._guard():
-            self.db.execute("INSERT INTO experiment_steps (uuid, chunk) VALUES (%s, %s)", (exp.uuid, encode(series)))
+        chunk = encode(series)
+
+        def append(retry: bool) -> None:
+            with self._guard():
+                self.db.execute("INSERT INTO experiment_steps (uuid, chunk) VALUES (%s, %s)", (exp.uuid, chunk))
+
+        self._again(append)
 
     def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
         from ..steps import decode
 
-        with self._guard():
-            chunks = self.db.execute("SELECT chunk FROM experiment_steps WHERE uuid = %s ORDER BY seq",
-                                     (exp.uuid,)).fetchall()
+        def read(retry: bool) -> list:
+            with self._guard():
+                return self.db.execute("SELECT chunk FROM experiment_steps WHERE uuid = %s ORDER BY seq",
+                                       (exp.uuid,)).fetchall()
+
+        chunks = self._again(read)
         return decode(b"".join(bytes(chunk) for (chunk,) in chunks), warn=lambda text: self.warn(f"{exp.id}: {text}"))
 
     def last_steps(self, exp: Experiment) -> dict[str, float]:
@@ -226,11 +323,14 @@ class PostgresStore(Store):
         from ..steps import last_of
 
         last, seq = {}, -1
-        while True:
+        def read(retry: bool, after: int) -> list:
             with self._guard():
-                rows = self.db.execute("SELECT seq, chunk FROM experiment_steps WHERE uuid = %s AND seq > %s "
-                                       "ORDER BY seq LIMIT 100", (exp.uuid, seq)).fetchall()
-            for _seq, chunk in rows:
+                return self.db.execute("SELECT seq, chunk FROM experiment_steps WHERE uuid = %s AND seq > %s "
+                                       "ORDER BY seq LIMIT 100", (exp.uuid, after)).fetchall()
+
+        while True:
+            rows = self._again(lambda retry: read(retry, seq))
+            for seq, chunk in rows:
                 last.update(last_of(bytes(chunk)))
             if len(rows) < 100:
                 return last
@@ -269,7 +369,17 @@ class PostgresStore(Store):
                 "healthy": all(p["fixed"] for p in problems if p["severity"] == "error")}
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+
+
+class _ConnectionLost(StoreError):
+    """The connection to the server broke; the operation may be run again after reconnecting."""
+
+
+def reconnect_seconds() -> float:
+    """How long a lost connection is retried (EXP_RECONNECT, default 300 s)."""
+    return float(os.environ.get("EXP_RECONNECT") or 300)
 
 
 def _admitted(rows) -> list[Experiment]:
@@ -298,6 +408,10 @@ class _DatabaseErrors:
 
     def __exit__(self, kind, error, tb):
         if error is not None and isinstance(error, self.store._errors):
+            db = self.store.db
+            if db is None or db.closed or db.broken:  # the server went away: PostgresStore._again retries
+                raise _ConnectionLost(redact(f"lost the connection to {self.store.url}: "
+                                             f"{' '.join(str(error).split())}")) from None
             raise StoreError(redact(f"database error on {self.store.url}: {' '.join(str(error).split())}")) from None
         return False
 
