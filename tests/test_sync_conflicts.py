@@ -304,7 +304,7 @@ def test_merging_two_replicas_either_way_gives_the_same_experiments_and_loses_no
         with JsonlStore(paths["ab"], warn=warn) as ab, JsonlStore(paths["ba"], warn=warn) as ba:
             assert _outcomes(ab) == _outcomes(ba)  # the same experiments, the same outcomes
             for exp in ab.search(limit=None):  # no recorded result lost
-                held = outcome_keys(exp.to_dict())
+                held = {key[:2] for key in outcome_keys(exp.to_dict())}  # (status, completed)
                 assert {(s, c) for u, s, c in recorded if u == exp.uuid} <= held
             assert len({e.id for e in ab.search(limit=None)}) == ab.search(limit=0).total  # IDs unique
         with JsonlStore(paths["a"], warn=warn) as a, JsonlStore(paths["ab"], warn=warn) as ab:
