@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -187,3 +188,44 @@ def test_a_command_never_outlives_its_killed_worker_nor_runs_beside_its_retry(tm
         time.sleep(0.05)
     assert not _pid_alive(pid), "the command outlived its killed worker"
     assert not (tmp_path / "finished.txt").exists()
+
+
+def test_a_lost_run_is_retried_on_this_host_only_once_its_command_is_gone(tmp_path):
+    """The first worker is paused past its lease: its command still runs. The reaper kills that
+    command's group before the run is retried, so the two never run at once."""
+    ledger = str(tmp_path / "experiments.jsonl")
+    child = tmp_path / "child.py"
+    child.write_text(textwrap.dedent("""
+        import os, sys, time
+        pids = open("pids.txt").read().split() if os.path.exists("pids.txt") else []
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(int(pid), 0)
+                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+                alive += [pid] if state not in ("Z", "X") else []
+            except (OSError, ValueError):
+                pass
+        open("pids.txt", "a").write(f"{os.getpid()}\\n")
+        if alive:
+            open("overlap.txt", "a").write(" ".join(alive))
+        time.sleep(3 if pids else 60)
+    """))
+    with open_store(ledger) as store:
+        store.add(name="long", command=f"{sys.executable} {child}; true", workdir=str(tmp_path))
+    env = {**os.environ, "EXP_HEARTBEAT": "0.2", "EXP_LEASE": "2", "EXP_GRACE": "1"}
+    paused = _worker(ledger, "--retries", "1", cwd=tmp_path, env=env)
+    pids = tmp_path / "pids.txt"
+    deadline = time.monotonic() + 120
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        retry = run_exp("--store", ledger, "worker", "--max-runs", "1", "--poll", "0.1", cwd=tmp_path, env=env,
+                        timeout=300)
+    finally:
+        paused.send_signal(signal.SIGKILL)
+        paused.wait()
+    assert retry.code == 0, retry.err
+    assert len(pids.read_text().split()) == 2  # it ran again…
+    assert not (tmp_path / "overlap.txt").exists()  # …only after the first command was gone

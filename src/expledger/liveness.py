@@ -138,3 +138,26 @@ def is_alive(runner: dict, heartbeat_age: float | None, *, lease: float | None =
         if not verified(runner):  # dead, or a process this host's runners never claimed
             return False
     return heartbeat_age is None or heartbeat_age < (lease or lease_seconds())
+
+
+def group_gone(runner: dict, *, wait: float = 2.0) -> bool:
+    """Whether the process group of a lost run's command is gone; on this host a group that
+    is still there (its runner paused, say) is killed first. Another host's is its own business."""
+    import signal
+    import time
+
+    pgid = runner.get("pgid")
+    if not pgid or runner.get("host") != this_host() or "exit_code" in runner:
+        return True
+    if not _process_alive(int(pgid), runner.get("pgid_start")):
+        return True  # the leader (the guard) is gone, and with it the group
+    try:
+        os.killpg(int(pgid), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return True
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not _process_alive(int(pgid), runner.get("pgid_start")):
+            return True
+        time.sleep(0.05)
+    return False

@@ -208,6 +208,7 @@ class Execution:
             reason = (f"command not found: {name}" if isinstance(err, FileNotFoundError)
                       else f"cannot run {name}: {err.strerror}")
             return self._finish(Status.FAILED, reason, {"exit_code": 127}, 127)
+        self._note_group()
         out_echo = sys.stderr.buffer if self.quiet_stdout else sys.stdout.buffer
         pumps = [_Pump(self.proc.stdout, self.run_dir / "stdout.log", out_echo, self.output),
                  _Pump(self.proc.stderr, self.run_dir / "stderr.log", sys.stderr.buffer, self.output)]
@@ -242,6 +243,18 @@ class Execution:
         if code == 0:
             return self._finish(Status.SUCCESS, None, runner, exit_code)
         return self._finish(Status.FAILED, failure_reason(code, tail), runner, exit_code)
+
+    def _note_group(self) -> None:
+        """Record the command's process group, so a reaper on this host can make sure it is
+        gone before the run is retried (liveness.group_gone)."""
+        from .liveness import process_start
+
+        group = {"pgid": self.proc.pid, "pgid_start": process_start(self.proc.pid)}
+        try:
+            self.exp = self.store.modify(self.exp.id, lambda exp, now: models.close_run(
+                exp, runner=group, attempt=self.attempt))
+        except ExpledgerError:
+            pass  # claimed elsewhere already: the heartbeat stops the command
 
     def _written_metrics(self) -> tuple[dict, list[str]]:
         """The numbers the child wrote to EXP_METRICS_FILE (a JSON object), and warnings about

@@ -472,7 +472,7 @@ class Store(ABC):
         Only experiments started by a runner (exp run, the Python API, a worker) have one;
         one moved by hand with `exp start` stays RUNNING until someone records its result.
         """
-        from ..liveness import is_alive, this_host
+        from ..liveness import group_gone, is_alive, this_host
 
         reaped = []
         for exp in self.search(status=(Status.RUNNING,), sort="id"):
@@ -487,6 +487,8 @@ class Store(ABC):
                 age = since_start  # a fresh claim counts from its start, not an older attempt's beat
             if is_alive(exp.runner, age, lease=lease):
                 continue
+            if not group_gone(exp.runner):
+                continue  # its command still runs here: never retried beside it; next time
             since = models.now_iso(self.now() - timedelta(seconds=age)) if age is not None else exp.started
             reason = f"lost: no heartbeat since {since} (runner pid {exp.runner.get('pid')} on {exp.runner.get('host')})"
             attempt = exp.runner.get("attempt")
