@@ -262,12 +262,15 @@ SPARKS = "▁▂▃▄▅▆▇█"
 
 def sparkline(values: list, width: int = 40) -> str:
     """A terminal sparkline: values averaged into at most `width` buckets; gaps for NaN."""
-    numbers = [v if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
-    size = max(1, math.ceil(len(numbers) / width))
+    from .steps import all_finite
+
+    size = max(1, math.ceil(len(values) / width))
     buckets = []
-    for start in range(0, len(numbers), size):
-        part = [v for v in numbers[start:start + size] if v is not None]
-        buckets.append(sum(part) / len(part) if part else None)
+    for start in range(0, len(values), size):  # one bucket at a time: a long series is never copied whole
+        part = values[start:start + size]
+        if not all_finite(part):
+            part = [v for v in part if isinstance(v, (int, float)) and math.isfinite(v)]
+        buckets.append(sum(part) / len(part) if len(part) else None)
     real = [b for b in buckets if b is not None]
     if not real:
         return ""

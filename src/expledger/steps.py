@@ -92,8 +92,10 @@ def chunks(data) -> tuple[list[tuple[str, int, int]], int]:
     return found, skipped
 
 
-def decode(data: bytes, *, warn=None) -> dict[str, tuple[list, list]]:
-    """All well-formed chunks as {name: (steps, values)}, in the order they were written.
+def decode(data: bytes, *, warn=None, arrays: bool = False) -> dict[str, tuple[list, list]]:
+    """All well-formed chunks as {name: (steps, values)}, in the order they were written;
+    with `arrays`, as array('q')/array('d') (16 bytes a point instead of about 60: for
+    reading a long series through once, as `show` does).
 
     A damaged part is skipped (only it) and `warn` is told how many were.
     """
@@ -110,9 +112,11 @@ def decode(data: bytes, *, warn=None) -> dict[str, tuple[list, list]]:
         if sys.byteorder != "little":
             steps.byteswap()
             values.byteswap()
-        held = series.setdefault(name, ([], []))
-        held[0].extend(steps.tolist())
-        held[1].extend(values.tolist())
+        held = series.get(name)
+        if held is None:
+            held = series[name] = (array("q"), array("d")) if arrays else ([], [])
+        held[0].extend(steps if arrays else steps.tolist())
+        held[1].extend(values if arrays else values.tolist())
     return series
 
 

@@ -50,4 +50,4 @@ def show(store: Store, ref: str | int) -> Shown:
                if other.uuid != exp.uuid]
     run_dir = store.run_dir(exp)
     tail = None if run_dir.is_dir() else store.read_output(exp)
-    return Shown(exp, store.read_steps(exp), renamed, asked, run_dir, tail)
+    return Shown(exp, store.read_steps(exp, arrays=True), renamed, asked, run_dir, tail)

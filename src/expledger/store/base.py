@@ -243,8 +243,9 @@ class Store(ABC):
         Called about once a second by a running experiment."""
 
     @abstractmethod
-    def read_steps(self, exp: Experiment) -> dict[str, tuple[list[Any], list[Any]]]:
-        """Every step metric logged for an experiment: {name: (steps, values)} in order."""
+    def read_steps(self, exp: Experiment, *, arrays: bool = False) -> dict[str, tuple[list[Any], list[Any]]]:
+        """Every step metric logged for an experiment: {name: (steps, values)} in order
+        (as arrays with `arrays`: see steps.decode)."""
 
     def last_steps(self, exp: Experiment) -> dict[str, float]:
         """The last logged value of every step metric, without holding whole series."""

@@ -231,11 +231,12 @@ class JsonlStore(Store):
         finally:
             os.close(fd)
 
-    def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
+    def read_steps(self, exp: Experiment, *, arrays: bool = False) -> dict[str, tuple[list, list]]:
         from ..steps import decode
 
         try:
-            return decode(self._steps_file(exp).read_bytes(), warn=lambda text: self.warn(f"{exp.id}: {text}"))
+            return decode(self._steps_file(exp).read_bytes(), warn=lambda text: self.warn(f"{exp.id}: {text}"),
+                          arrays=arrays)
         except FileNotFoundError:
             return {}
 

@@ -307,7 +307,7 @@ class PostgresStore(Store):
 
         self._again(append)
 
-    def read_steps(self, exp: Experiment) -> dict[str, tuple[list, list]]:
+    def read_steps(self, exp: Experiment, *, arrays: bool = False) -> dict[str, tuple[list, list]]:
         from ..steps import decode
 
         def read(retry: bool) -> list:
@@ -316,7 +316,8 @@ class PostgresStore(Store):
                                        (exp.uuid,)).fetchall()
 
         chunks = self._again(read)
-        return decode(b"".join(bytes(chunk) for (chunk,) in chunks), warn=lambda text: self.warn(f"{exp.id}: {text}"))
+        return decode(b"".join(bytes(chunk) for (chunk,) in chunks), warn=lambda text: self.warn(f"{exp.id}: {text}"),
+                      arrays=arrays)
 
     def last_steps(self, exp: Experiment) -> dict[str, float]:
         """A hundred flushes at a time, so a long series is never held whole."""
