@@ -114,7 +114,8 @@ def test_merge_and_copy_report_what_they_did(tmp_path):
         record.add(store, name="from the lab")
         merged = sync.merge(store, laptop)
         body = merged.to_json()["report"]
-        assert set(body) == {"added", "updated", "unchanged", "step_series", "renumbered", "refused"} and body["added"] == 1
+        assert set(body) == {"added", "updated", "unchanged", "step_series", "renumbered", "refused",
+                             "conflicts"} and body["added"] == 1
         assert [(m["was"], m["id"]) for m in merged.renumbered] == [("EXP-001", "EXP-002")]
         again = sync.merge(store, laptop)
         assert (again.added, again.updated, again.unchanged) == (0, 0, 1)  # nothing new

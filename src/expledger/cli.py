@@ -747,7 +747,7 @@ def _print_transfer(report) -> None:
     for moved in report.renumbered:
         click.echo(f"  {moved['was']} -> {moved['id']}  {output.printable(moved['name'])} "
                    f"(its ID was taken; {moved['was']} stays an alias)")
-    for conflict in report["conflicts"]:
+    for conflict in report.conflicts:
         click.echo(f"  conflict {conflict['id']}  {output.printable(conflict['name'])}: changed on both sides; kept "
                    f"{conflict['kept']}, the other outcome in its history\n"
                    + "".join(f"    {output.printable(text)}\n" for text in conflict["versions"]), nl=False)

@@ -21,6 +21,8 @@ class TransferReport:
             already gave to another one (the old ID stays an alias).
         refused: [{"line", "reason"}] for records of the source that failed the checks at
             the door (models.admit) and were not brought over.
+        conflicts: [{"id", "uuid", "name", "kept", "versions"}] for experiments changed on both
+            sides (expledger.conflicts): the status kept and one line per version.
     """
 
     target: str
@@ -30,11 +32,12 @@ class TransferReport:
     step_series: int = 0
     renumbered: list[dict] = field(default_factory=list)
     refused: list[dict] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"report": {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
                            "step_series": self.step_series, "renumbered": self.renumbered,
-                           "refused": self.refused}}
+                           "refused": self.refused, "conflicts": self.conflicts}}
 
 
 def merge(store: Store, other: str) -> TransferReport:

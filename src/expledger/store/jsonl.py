@@ -130,7 +130,8 @@ class JsonlStore(Store):
             for exp in records:
                 held = self.index.get_uuid(exp.uuid)
                 written.append(held is None or version(held.rev, held.updated) < version(exp.rev, exp.updated))
-            lines = [self._line(exp) for exp, fresh in zip(records, written) if fresh]
+            defined: set = set()
+            lines = [self._line(exp, defined) for exp, fresh in zip(records, written) if fresh]
             if lines:
                 self._append(b"".join(lines))
         return written
@@ -305,11 +306,14 @@ class JsonlStore(Store):
         finally:
             os.close(fd)  # closing releases the lock
 
-    def _line(self, exp: Experiment) -> bytes:
-        """The record's line: its environment's facts only if the ledger does not hold them yet."""
+    def _line(self, exp: Experiment, defined: set | None = None) -> bytes:
+        """The record's line: its environment's facts only if the ledger does not hold them
+        yet (nor `defined`, the environments of lines about to be written with it)."""
         env = exp.provenance.get("env")
-        if env and self.index.environment(env) is not None:
+        if env and ((defined is not None and env in defined) or self.index.environment(env) is not None):
             exp = dataclasses.replace(exp, provenance=compact(exp.provenance))
+        elif env and defined is not None:
+            defined.add(env)
         return exp.to_line()
 
     def _append(self, line: bytes) -> None:
