@@ -59,10 +59,9 @@ def resolve(a: Experiment, b: Experiment) -> tuple[Experiment, bool]:
     lower, higher = ordered(a, b)
     if not conflicting(lower.to_dict(), higher.to_dict()):
         return higher, False
-    pool = [(entry, None) for entry in higher.history]
-    have = {_key(e) for e, _ in pool}
-    for source in (higher, lower):
-        entries = [(e, None) for e in source.history] + ([(_outcome(source), source)] if source.status.finished else [])
+    pool, have = [], set()
+    for source in (higher, lower):  # current outcomes first: one a history entry repeats stays current
+        entries = ([(_outcome(source), source)] if source.status.finished else []) + [(e, None) for e in source.history]
         for entry, owner in entries:
             key = _key(entry)
             if key not in have:
