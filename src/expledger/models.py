@@ -556,8 +556,9 @@ def _queued_again(exp: Experiment, *, reason: str, ended: dict[str, Any], keep: 
 
 
 def update_running(exp: Experiment, *, metrics: dict[str, Any] | None = None, summary: str | None = None,
-                   attempt: int | None = None, declared: dict | None = None, task: str | None = None,
-                   model: str | None = None, params: dict | None = None, tags=()) -> Experiment:
+                   attempt: int | None = None, declared: dict[str, Any] | None = None, task: str | None = None,
+                   model: str | None = None, params: dict[str, Any] | None = None,
+                   tags: list[str] | tuple[str, ...] = ()) -> Experiment:
     """Add to a RUNNING experiment without finishing it: metrics, a summary, what the code
     says it runs (task, model, params, tags), and the outcome the code `declared` (a status
     and reason the runner records when the command exits 0).

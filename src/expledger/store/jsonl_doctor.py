@@ -15,8 +15,8 @@ import os
 import time
 from collections import Counter
 
-from ..files import problems as file_problems
 from ..conflicts import describe, resolve
+from ..files import problems as file_problems
 from ..models import Experiment, Status
 from .checks import problem, record_problems
 from .index import indexed_form

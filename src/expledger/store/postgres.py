@@ -323,18 +323,21 @@ class PostgresStore(Store):
         """A hundred flushes at a time, so a long series is never held whole."""
         from ..steps import last_of
 
-        last, seq = {}, -1
-        def read(retry: bool, after: int) -> list:
+        last: dict[str, float] = {}
+        after = -1
+
+        def read(retry: bool) -> list:
             with self._guard():
                 return self.db.execute("SELECT seq, chunk FROM experiment_steps WHERE uuid = %s AND seq > %s "
                                        "ORDER BY seq LIMIT 100", (exp.uuid, after)).fetchall()
 
         while True:
-            rows = self._again(lambda retry: read(retry, seq))
-            for seq, chunk in rows:
+            rows = self._again(read)
+            for _seq, chunk in rows:
                 last.update(last_of(bytes(chunk)))
             if len(rows) < 100:
                 return last
+            after = rows[-1][0]
 
     # --- doctor ----------------------------------------------------------------------
 
