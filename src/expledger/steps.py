@@ -1,9 +1,11 @@
 """Step metrics on disk: compact binary chunks, because text can't keep up with training loops.
 
-A chunk per metric per flush: b"ST", name length (u16), name (UTF-8), point count (u32),
-then the steps as int64 and the values as float64, all little-endian. Chunks are only ever
-appended; a chunk cut short by a crash, or any damaged part, is skipped on reading, and the
-chunks after it are still read.
+A chunk per metric per flush: b"SC", name length (u16), name (UTF-8), point count (u32),
+a CRC-32 of the name, count and points (u32), then the steps as int64 and the values as float64, all
+little-endian. Chunks are only ever appended; a chunk cut short by a crash, or any damaged
+part, is skipped on reading, and the chunks after it are still read. The checksum is what
+makes that safe: without it, bytes of a torn chunk can pass for a chunk of their own (found
+by the property test). Chunks written before it (b"ST", no checksum) are read as they were.
 Writing a million floats as JSON text costs about a second on a small machine; this costs
 a memcpy. NaN and ±inf are stored as they are.
 """
@@ -13,11 +15,15 @@ from __future__ import annotations
 import math
 import struct
 import sys
+import zlib
 from array import array
 
 _HEADER = struct.Struct("<2sH")
 _COUNT = struct.Struct("<I")
-_MAGIC = b"ST"
+_MAGIC = b"ST"  # chunks written before checksums
+_MAGIC_CRC = b"SC"
+_MAGICS = (_MAGIC, _MAGIC_CRC)
+_CRC = struct.Struct("<I")
 _VALUE = struct.Struct("<d")
 SYSTEM = "system/"  # the prefix of the series sysmetrics.py samples
 
@@ -34,56 +40,77 @@ def encode(series: dict[str, tuple]) -> bytes:
             steps, values = array("q", steps), array("d", values)
             steps.byteswap()
             values.byteswap()
-        encoded = name.encode()
-        parts += [_HEADER.pack(_MAGIC, len(encoded)), encoded, _COUNT.pack(len(steps)),
-                  steps.tobytes(), values.tobytes()]
+        encoded, step_bytes, value_bytes = name.encode(), steps.tobytes(), values.tobytes()
+        count = _COUNT.pack(len(steps))
+        crc = zlib.crc32(value_bytes, zlib.crc32(step_bytes, zlib.crc32(encoded + count)))
+        parts += [_HEADER.pack(_MAGIC_CRC, len(encoded)), encoded, count, _CRC.pack(crc), step_bytes, value_bytes]
     return b"".join(parts)
 
 
-def _chunk_at(data, position: int, *, strict: bool = False) -> tuple[str, int, int] | None:
+def _find_magic(data, start: int, stop: int | None = None) -> int:
+    """The next place a chunk may start (either magic) at or after `start`, or -1."""
+    stop = len(data) if stop is None else stop
+    places = [p for p in (data.find(magic, start, stop) for magic in _MAGICS) if p != -1]
+    return min(places) if places else -1
+
+
+def _chunk_at(data, position: int, *, strict: bool = False, verify: bool = True) -> tuple[str, int, int] | None:
     """(name, start of the steps, end) of a well-formed chunk at `position`, else None.
 
-    Well-formed: the magic, a UTF-8 name, its points within the data, and then the end of
-    the data, the next chunk's magic, or (unless `strict`) damage that is not a chunk
-    starting inside this one: a torn chunk followed by later ones is never read as one long chunk.
+    Well-formed: a magic, a UTF-8 name, its points within the data and, for a checksummed
+    chunk, their CRC-32 (unless not `verify`: reading only the ends of chunks). An old chunk
+    without a checksum must be followed by the end of the data, the next chunk's magic, or
+    (unless `strict`) damage that is not a chunk starting inside it: a torn chunk followed
+    by later ones is never read as one long chunk.
     """
     end = len(data)
     if position + _HEADER.size > end:
         return None
     magic, length = _HEADER.unpack_from(data, position)
-    start = position + _HEADER.size + length + _COUNT.size
-    if magic != _MAGIC or start > end:
+    if magic not in _MAGICS:
         return None
-    (count,) = _COUNT.unpack_from(data, start - _COUNT.size)
+    checked = magic == _MAGIC_CRC
+    start = position + _HEADER.size + length + _COUNT.size + (_CRC.size if checked else 0)
+    if start > end:
+        return None
+    (count,) = _COUNT.unpack_from(data, position + _HEADER.size + length)
     stop = start + 16 * count
     if stop > end:
         return None
     try:
-        name = bytes(data[position + _HEADER.size: start - _COUNT.size]).decode("utf-8")
+        name = bytes(data[position + _HEADER.size: position + _HEADER.size + length]).decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if not _MAGIC.startswith(data[stop:stop + 2]):
+    if checked:
+        if verify:
+            (crc,) = _CRC.unpack_from(data, start - _CRC.size)
+            with memoryview(data) as view:  # the name and count too: a torn header must not borrow a payload
+                if zlib.crc32(view[start:stop], zlib.crc32(view[position + _HEADER.size:start - _CRC.size])) != crc:
+                    return None
+        return name, start, stop
+    following = bytes(data[stop:stop + 2])
+    if following and not any(m.startswith(following) for m in _MAGICS):
         if strict:
             return None
-        inside = data.find(_MAGIC, position + 1, stop)
+        inside = _find_magic(data, position + 1, stop)
         while inside != -1:
             if _chunk_at(data, inside, strict=True) is not None:
                 return None
-            inside = data.find(_MAGIC, inside + 1, stop)
+            inside = _find_magic(data, inside + 1, stop)
     return name, start, stop
 
 
-def chunks(data) -> tuple[list[tuple[str, int, int]], int]:
+def chunks(data, *, verify: bool = True) -> tuple[list[tuple[str, int, int]], int]:
     """Where every well-formed chunk is, as (name, start of its steps, end), and how many
     damaged parts (a torn write, garbage) were skipped to find them. `data` may be an mmap."""
     found, skipped, position, end = [], 0, 0, len(data)
     while position < end:
-        chunk = _chunk_at(data, position)
+        chunk = _chunk_at(data, position, verify=verify)
         if chunk is None:  # damaged: go on from the next place a chunk starts
             skipped += 1
-            position = data.find(_MAGIC, position + 1)
-            while position != -1 and _chunk_at(data, position) is None:
-                position = data.find(_MAGIC, position + 1)
+            position = _find_magic(data, position + 1)
+            while position != -1 and _chunk_at(data, position, verify=verify) is None:
+                position = _find_magic(data, position + 1)
             if position == -1:
                 break
             continue
@@ -105,6 +132,8 @@ def decode(data: bytes, *, warn=None, arrays: bool = False) -> dict[str, tuple[l
              "the points around them are kept")
     series: dict[str, tuple[list, list]] = {}
     for name, start, stop in found:
+        if stop == start:  # no points: nothing to add (and bytes inside garbage can look like an empty chunk)
+            continue
         middle = start + (stop - start) // 2
         steps, values = array("q"), array("d")
         steps.frombytes(data[start:middle])
@@ -137,7 +166,7 @@ def last_values(series: dict[str, tuple[list, list]]) -> dict:
 def last_of(data) -> dict:
     """The last value of every series, read from the chunks' ends only (for an mmap of a
     long series, a few pages instead of the whole); `system/` series left out, as above."""
-    return {name: _VALUE.unpack_from(data, stop - 8)[0] for name, start, stop in chunks(data)[0]
+    return {name: _VALUE.unpack_from(data, stop - 8)[0] for name, start, stop in chunks(data, verify=False)[0]
             if stop > start and not name.startswith(SYSTEM)}
 
 
