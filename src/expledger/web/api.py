@@ -125,8 +125,9 @@ class CachedSteps:
     def __getattr__(self, name):
         return getattr(self.store, name)
 
-    def read_steps(self, exp) -> dict:
-        return _finished(self.store, exp, ("steps",), lambda: self.store.read_steps(exp))
+    def read_steps(self, exp, **options) -> dict:
+        return _finished(self.store, exp, ("steps", *sorted(options.items())),
+                         lambda: self.store.read_steps(exp, **options))
 
 
 def show(store, exp_id: str, args: Args) -> dict:
