@@ -47,7 +47,7 @@ def leaves(draw):
     elif isinstance(value, str) and draw(st.booleans()):
         return Compare(path, "~", value.replace("\\", "").replace("(", "").replace("[", "").replace("*", "")
                        .replace("+", "").replace("?", "").replace("{", "").replace(")", "").replace("]", "")
-                       .replace("}", ""))
+                       .replace("}", "").replace("\x00", ""))  # a literal pattern; NUL is refused by the dialect
     else:
         op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
     return Compare(path, op, value)
