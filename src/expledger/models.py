@@ -574,7 +574,7 @@ def update_running(exp: Experiment, *, metrics: dict[str, Any] | None = None, su
         summary=summary if summary is not None else exp.summary,
         task=task or exp.task,
         model=model or exp.model,
-        params={**exp.params, **(params or {})},
+        params={**(params or {}), **exp.params},  # what `exp run --params` said wins; the code adds the rest
         tags=_clean_tags([*exp.tags, *tags]),
         runner={**exp.runner, "declared": declared} if declared else exp.runner,
     )
