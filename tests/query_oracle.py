@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from expledger.models import id_number
 from expledger.query import And, Compare, Has, In, Not, Or
 

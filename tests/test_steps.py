@@ -12,6 +12,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import expledger
 from expledger import steps
@@ -138,7 +140,6 @@ def test_last_values_of_a_stored_series_are_found_without_loading_it(tmp_path):
         assert store.last_steps(store.get(run.id)) == {"loss": 9.0, "acc": 0.5}
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 _series = st.lists(st.tuples(st.sampled_from(["loss", "acc", "学习率"]),
                              st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.floats()), min_size=1, max_size=20)),

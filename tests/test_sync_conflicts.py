@@ -16,7 +16,8 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from expledger.conflicts import outcome_keys
 from expledger.errors import BadInput, IllegalTransition
