@@ -18,11 +18,10 @@ import re
 from dataclasses import dataclass
 
 from .errors import BadInput
+from .schema import names
 
-TOP_FIELDS = ("id", "name", "task", "model", "command", "machine", "status", "created", "started",
-              "completed", "summary", "failed_reason", "tags", "priority", "workdir", "repo_path", "gpus", "aliases",
-              "uuid", "rev", "updated")
-NESTED_FIELDS = ("params", "metrics", "system", "runner")
+TOP_FIELDS = names(queryable=True, nested=False)  # the record's fields, described in schema.py
+NESTED_FIELDS = names(queryable=True, nested=True)  # queried by a path inside: params.lr
 KEYWORDS = {"and", "or", "not", "in", "has", "exists", "true", "false"}
 # Limits that keep every backend's own parser and evaluator within bounds (SQLite's parser
 # stack, its expression depth, Python's recursion and int parsing): past them is bad input.
@@ -278,7 +277,7 @@ def _field(token: _Token) -> tuple:
         if any(not part or '"' in part for part in parts):
             raise _error(f"field names may not be empty or hold '\"' at column {token.column}")
         return parts
-    hint = f"{', '.join(TOP_FIELDS)}, or params.NAME / metrics.NAME / system.NAME"
+    hint = f"{', '.join(TOP_FIELDS)}, or {' / '.join(f'{name}.NAME' for name in NESTED_FIELDS)}"
     raise _error(f"unknown field {token.text!r} at column {token.column}: use {hint}")
 
 

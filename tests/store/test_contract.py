@@ -97,6 +97,29 @@ def test_bad_sort_fields_are_bad_input(store):
         store.search(sort="colour")
 
 
+def test_every_scalar_field_sorts_the_same_way_on_every_store(store):
+    # The sortable fields come from schema.py: `--sort command` used to be refused though
+    # `--where 'command ~ x'` worked.
+    from expledger.store.base import SORTABLE
+
+    _add(store, "b", command="python train.py --lr 2", gpus=2, workdir="/w/b")
+    _add(store, "a", command="Python eval.py", gpus=1)
+    _add(store, "c", command="bash run.sh", workdir="/w/a")
+    _add(store, "d")
+
+    def names(sort):
+        return [e.name for e in store.search(sort=sort)]
+
+    assert names("command") == ["a", "c", "b", "d"]  # by code point (upper case first), missing last
+    assert names("-command") == ["b", "c", "a", "d"]
+    assert names("gpus") == ["a", "b", "c", "d"]
+    assert names("-workdir,id") == ["b", "c", "a", "d"]
+    assert names("summary,name") == ["a", "b", "c", "d"]
+    for field in SORTABLE:
+        assert len(store.search(sort=field)) == len(store.search(sort=f"-{field}")) == 4
+    assert names("runner.host") == ["b", "a", "c", "d"]  # nobody has one: then by ID
+
+
 def test_queue_lists_queued_oldest_first(store):
     for name in "abc":
         _add(store, name)

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import models
+from .. import models, schema
 from ..errors import BadInput, IllegalTransition, NotFound, StoreError
 from ..models import Experiment, Status
 from ..redact import redact, remember
 
-# Fields a search can sort by besides params.X and metrics.X.
-SORTABLE = ("id", "name", "task", "model", "machine", "status", "created", "started", "completed", "updated", "rev",
-            "priority")
+# Fields a search can sort by (schema.py); objects (params, metrics, …) sort by a path in them.
+SORTABLE = schema.names(sortable=True, nested=False)
+SORTABLE_PATHS = schema.names(sortable=True, nested=True)
 QUEUE_ORDER = "-priority,id"  # the order workers take queued experiments in
 
 
@@ -78,12 +78,10 @@ class Search:
             path = tuple(text.lstrip("-+").split("."))
             if not (
                 (len(path) == 1 and path[0] in SORTABLE)
-                or (len(path) >= 2 and path[0] in ("params", "metrics", "system") and all(path[1:]))
+                or (len(path) >= 2 and path[0] in SORTABLE_PATHS and all(path[1:]))
             ):
-                raise BadInput(
-                    f"cannot sort by {text!r}: use one of {', '.join(SORTABLE)}, "
-                    "or params.NAME / metrics.NAME / system.NAME (prefix - for descending; commas for more keys)"
-                )
+                raise BadInput(f"cannot sort by {text!r}: use one of {schema.sort_help()} "
+                               "(prefix - for descending; commas for more keys)")
             keys.append((path, text.startswith("-")))
         return keys
 

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import schema
 from ..conflicts import conflicting, resolve
 from ..environment import compact, expand, facts_of
 from ..errors import StoreError
@@ -33,33 +34,30 @@ _TAIL = 64  # bytes before the read offset that must be unchanged for the index 
 COLD_BYTES = 1 << 20  # a catch-up this large takes the bulk path (orjson, indexes built after the rows)
 COUNTERS = ("builds", "replaced", "read_lines")  # kept in meta, across rebuilds
 PARTIAL_GRACE = 5.0  # seconds an unfinished last line may be a write in progress
-# Plain columns for every top-level field and small JSON columns for params, metrics and
-# tags: a query then parses a 50-byte params object instead of the whole 500-byte record.
-SCALAR_FIELDS = ("name", "task", "model", "command", "machine", "created", "started", "completed", "summary",
-                 "failed_reason", "updated", "priority", "workdir")
-JSON_FIELDS = ("params", "metrics", "tags", "aliases")
+# Plain columns for the record's top-level fields and small JSON columns for params, metrics,
+# tags and aliases (schema.py says which): a query then parses a 50-byte params object
+# instead of the whole 500-byte record. Columns carry no SQL type, so each holds the JSON
+# value as it is (a number stays a number) and sorts and compares as the record would.
+SCALAR_FIELDS = schema.names(column="column")
+JSON_FIELDS = schema.names(column="json")
 _COLUMNS = ("uuid", "id", "num", "rev", "status", *SCALAR_FIELDS, *JSON_FIELDS, "fingerprint", "line", "data")
+_INDEXES = {"exp_id": "id", "exp_num": "num, id", "exp_status": "status, task", "exp_fingerprint": "fingerprint"}
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS exp(uuid TEXT PRIMARY KEY, {", ".join(_COLUMNS[1:])});
-CREATE INDEX IF NOT EXISTS exp_id ON exp(id);
-CREATE INDEX IF NOT EXISTS exp_num ON exp(num, id);
-CREATE INDEX IF NOT EXISTS exp_status ON exp(status, task);
-CREATE INDEX IF NOT EXISTS exp_fingerprint ON exp(fingerprint);
+{"".join(f"CREATE INDEX IF NOT EXISTS {name} ON exp({on});{chr(10)}" for name, on in _INDEXES.items())}\
 CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error TEXT);
 CREATE TABLE IF NOT EXISTS env(hash TEXT PRIMARY KEY, facts TEXT);
 """
 _INSERT = f"INSERT INTO exp({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_DROP_INDEXES = "DROP INDEX IF EXISTS exp_id; DROP INDEX IF EXISTS exp_num; DROP INDEX IF EXISTS exp_status; " \
-                "DROP INDEX IF EXISTS exp_fingerprint;"
+_DROP_INDEXES = " ".join(f"DROP INDEX IF EXISTS {name};" for name in _INDEXES)
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
 ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])}
 """  # rows are folded onto what the index held (_fold) before they are written
 _COMPILER = Compiler(
-    SQLiteDialect(scalar_columns={"id", "status", "rev", "uuid", *SCALAR_FIELDS}, json_columns=set(JSON_FIELDS)),
-    columns={"status": "status", "task": "task", "model": "model", "machine": "machine",
-             "fingerprint": "fingerprint", "id": "id", "id_number": "num"},
+    SQLiteDialect(scalar_columns={name for name, _ in schema.columns()}, json_columns=set(JSON_FIELDS)),
+    columns=schema.column_map(),
 )
 
 
