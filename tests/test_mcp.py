@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 
 from tests.conftest import run_exp
 
-READS = {"list", "show", "check", "compare", "queue", "export"}
+READS = {"list", "show", "check", "compare", "queue", "export", "files", "logs", "steps", "workers", "notes", "next"}
 WRITES = {"add", "start", "result", "cancel"}
 
 

@@ -125,14 +125,27 @@ def test_merge_and_copy_report_what_they_did(tmp_path):
     assert (copied.added, copied.target) == (2, other)
 
 
-def test_cli_asks_the_store_nothing_but_through_ops():
-    """cli.py parses and renders: every store call goes through expledger.ops."""
+SRC = Path(cli.__file__).parent
+FACES = ["cli.py", "web/api.py", "web/server.py", "mcp_server.py",
+         *sorted(str(p.relative_to(SRC)) for p in (SRC / "commands").glob("*.py"))]
+
+
+def _store_calls(path: Path) -> list[str]:
+    """Store methods called on a name `store` or on `open_ledger()` in a module."""
     from expledger.store.base import Store
 
     methods = {name for name in dir(Store) if not name.startswith("__")} - {"check_runs_root", "reap_once"}
-    tree = ast.parse(Path(cli.__file__).read_text(encoding="utf-8"))
-    calls = [node.func.attr for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
-             and (isinstance(node.func.value, ast.Name) and node.func.value.id == "store"
-                  or isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", "") == "open_ledger")]
-    assert calls == []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{node.func.attr} (line {node.lineno})" for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
+            and (isinstance(node.func.value, ast.Name) and node.func.value.id == "store"
+                 or isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", "") == "open_ledger")]
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_faces_ask_the_store_nothing_but_through_ops(face):
+    """The CLI, its command modules, the web API and the MCP server parse and render: every
+    store call goes through expledger.ops."""
+    if face == "commands/requeue.py" and _store_calls(SRC / face):
+        pytest.xfail("commands/requeue.py still calls the store itself (its operation is being moved to ops)")
+    assert _store_calls(SRC / face) == []

@@ -1,8 +1,9 @@
 """`exp mcp`: the ledger as typed tools for assistants that speak the Model Context Protocol.
 
 Each tool calls the same operation (expledger.ops) as the `exp` command of that name and
-returns that command's `--json` object, so the tools and the CLI share one documented schema
-(references/experiment-format.md). A bad call (malformed params, an unknown ID, a move the
+returns that result's `to_json()` in the `--json` envelope, so the tools and the CLI share one
+documented schema (references/experiment-format.md); `export` and `notes` may add the
+document as `text`, and `steps` gives the dashboard's chart data. A bad call (malformed params, an unknown ID, a move the
 lifecycle forbids) comes back as a tool error carrying the CLI's message, prefixed by its kind
 (`not_found: …`), and the server keeps serving. Every call opens the ledger afresh, so what
 the CLI writes meanwhile is seen at once.
@@ -138,8 +139,6 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
                 limit: Annotated[int, Field(ge=1, le=1000)] = 20) -> dict[str, Any]:
         """Experiments side by side: params that differ, every metric with its best run and deltas
         against the baseline. 'Compare the two best': compare(where="task = X", top=2, by="acc")."""
-        if by and by.startswith("metrics."):
-            by = by[len("metrics."):]
         return _answer(comparisons.compare(store, tuple(ids or ()), where=where, top=top, by=by, limit=limit,
                                            baseline=baseline, lower=frozenset(lower or ())))
 
@@ -147,9 +146,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
     def queue(store, where: Where = None, fields: Fields = None) -> dict[str, Any]:
         """Queued experiments in the order workers take them (priority, then age), with their
         command and target machine. Workers run only experiments that have a command."""
-        from .fields import QUEUE_FIELDS
-
-        return _answer(search.queue(store, where=where), fields=_fields(fields) or QUEUE_FIELDS)
+        return _answer(search.queue(store, where=where), fields=_fields(fields))
 
     @tool()
     def export(store, where: Where = None, status: list[str] | None = None,
@@ -168,6 +165,78 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
         if format != "json":
             answer["text"] = table.render(format)
         return answer
+
+    @tool()
+    def files(store, id: Id) -> dict[str, Any]:
+        """The files a run recorded (checkpoints, predictions, figures): path, size, sha256, kind,
+        and whether each is still there on this machine (`state`: ok, missing, changed)."""
+        from .ops.files import files as recorded
+
+        return _answer(recorded(store, id))
+
+    @tool()
+    def logs(store, id: Id, since: Annotated[int, Field(ge=0, description="Only what came after this many bytes "
+                                                                         "(the `bytes` of an earlier answer).")] = 0
+             ) -> dict[str, Any]:
+        """A run's output (stdout and stderr as they came, the last 64 KB the store keeps), from
+        any machine: read it to see why a run failed or how far a running one got."""
+        from .ops.logs import logs as output
+
+        return _answer(output(store, id, since=since))
+
+    @tool()
+    def steps(store, id: Id, metrics: Annotated[list[str] | None, Field(description="Step metrics to give "
+                                                                                    "(default: all).")] = None,
+              points: Annotated[int, Field(ge=2, le=100_000, description="About this many points per series: "
+                                                                          "each bucket's min and max.")] = 100
+              ) -> dict[str, Any]:
+        """A run's step metrics (loss curves, …) downsampled to about `points` per series, keeping
+        spikes and dips; values that are not finite are null."""
+        from .ops.steps import series
+
+        return _answer(series(store, id, metrics=tuple(metrics or ()), points=points))
+
+    @tool()
+    def workers(store) -> dict[str, Any]:
+        """The workers sharing this ledger: where, which GPUs, running what, last heard from;
+        `state` live, stopped or gone."""
+        from .ops.workers import workers as registered
+
+        return _answer(registered(store))
+
+    @tool()
+    def notes(store, task: str | None = None, where: Where = None,
+              since: Annotated[str | None, Field(description="Only experiments changed since this date, "
+                                                             "e.g. 2026-11-01.")] = None,
+              by: Annotated[str | None, Field(description="The metric to rank by (default: the one most runs "
+                                                          "report).")] = None,
+              lower: list[str] | None = None, replicate: str = "seed",
+              format: Literal["json", "md"] = "json") -> dict[str, Any]:
+        """Research notes per task: what was tried, the best configs (mean ± std over seeds, with
+        their IDs), the gap to the runner-up, failures grouped by cause, what runs or is queued.
+        format='md' adds the Markdown document as `text`."""
+        from .ops.notes import notes as build
+
+        found = build(store, task=task, where=where, since=since, by=by, lower=frozenset(lower or ()),
+                      replicate=replicate)
+        answer = _answer(found)
+        if format == "md":
+            answer["text"] = found.to_markdown()
+        return answer
+
+    @tool()
+    def next_(store, task: str | None = None, where: Where = None,
+              by: Annotated[str | None, Field(description="The metric that decides the best config.")] = None,
+              lower: list[str] | None = None, replicate: str = "seed",
+              limit: Annotated[int, Field(ge=0, le=1000, description="At most this many; 0: all.")] = 10
+              ) -> dict[str, Any]:
+        """What to run next, each with its reason: the queue first, then missing seeds of good
+        configs and neighbours of the best; never a config a failure rules out (`ruled_out`).
+        Nothing is added: `add` the ones you take."""
+        from .ops.next import suggest
+
+        return _answer(suggest(store, task=task, where=where, by=by, lower=frozenset(lower or ()),
+                               replicate=replicate, limit=limit or None))
 
     @tool(writes=True)
     def add(store, name: str, task: str | None = None, model: str | None = None, params: Params = None,

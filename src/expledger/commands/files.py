@@ -21,18 +21,13 @@ def files_(exp_id):
       exp files EXP-007
       exp files EXP-007 --json
     """
-    from ..files import locate, state, workspace
+    from ..ops.files import files as recorded
 
-    store = open_ledger()
-    exp = store.get(exp_id)
-    run_dir, root = store.run_dir(exp), workspace(store)
-    rows = []
-    for entry in exp.files:
-        location = locate(entry, run_dir=run_dir, root=root)
-        rows.append({**entry, "location": str(location), "state": state(entry, location)})
+    found = recorded(open_ledger(), exp_id)
     if json_mode():
-        output.emit_json({"id": exp.id, "files": rows})
+        output.emit_json(found.to_json())
         return
+    exp, rows = found.experiment, found.files
     if not rows:
         click.echo(f"{exp.id} recorded no files (run.log_file(path, kind=…) records one)", err=True)
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
@@ -28,38 +27,27 @@ def logs(exp_id, follow):
       exp logs EXP-012
       exp logs EXP-012 --follow
     """
-    from ..liveness import heartbeat_interval
     from ..models import parse_id
+    from ..ops.logs import RunOutput
+    from ..ops.logs import follow as following
+    from ..ops.logs import logs as read
 
-    parse_id(exp_id)
-    store = open_ledger(reap=True)
-    exp = store.get(exp_id)
-    shown, skipped = 0, 0
+    parse_id(exp_id)  # a malformed ID fails before the store is opened
     pieces = []
-    while True:
-        total, tail = store.read_output(exp) or (0, b"")
-        new = total - shown
-        if new > 0:
-            if new > len(tail):
-                skipped += new - len(tail)
-                if not json_mode():
-                    click.echo(f"[… {new - len(tail)} earlier bytes are only in the run folder on "
-                               f"{exp.runner.get('host') or 'its machine'}]", err=True)
-            piece = tail[len(tail) - min(new, len(tail)):]
-            pieces.append(piece)
-            if not json_mode():
-                sys.stdout.buffer.write(piece)
-                sys.stdout.flush()
-            shown = total
-        if not follow or exp.status.finished or (exp.status is Status.QUEUED and shown):
-            break  # finished, or re-queued: a new attempt's output starts over
-        time.sleep(min(1.0, heartbeat_interval() / 2))
-        store.refresh()
-        store.reap_lost()  # a run whose worker died ends here too, as FAILED or re-queued
-        exp = store.get(exp.id)
+    for piece in following(open_ledger(), exp_id) if follow else [read(open_ledger(), exp_id)]:
+        pieces.append(piece)
+        if json_mode():
+            continue
+        if piece.skipped:
+            exp = piece.experiment
+            click.echo(f"[… {piece.skipped} earlier bytes are only in the run folder on "
+                       f"{exp.runner.get('host') or 'its machine'}]", err=True)
+        if piece.output:
+            sys.stdout.buffer.write(piece.output)
+            sys.stdout.flush()
+    shown = RunOutput.joined(pieces)
     if json_mode():
-        output.emit_json({"id": exp.id, "status": exp.status.value, "output": b"".join(pieces).decode("utf-8", "replace"),
-                          "bytes": shown, "skipped": skipped})
-    elif shown == 0:
-        what = "it is queued" if exp.status is Status.QUEUED else "no output was recorded"
-        click.echo(f"{exp.id}: {what}", err=True)
+        output.emit_json(shown.to_json())
+    elif shown.total == 0:
+        what = "it is queued" if shown.experiment.status is Status.QUEUED else "no output was recorded"
+        click.echo(f"{shown.experiment.id}: {what}", err=True)

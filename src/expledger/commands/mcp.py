@@ -10,7 +10,8 @@ from ..errors import MissingExtra
 
 @click.command(context_settings=CONTEXT)
 @click.option("--read-only", is_flag=True, help="Expose only the tools that read (list, show, check, compare, "
-                                                "queue, export): nothing can be written.")
+                                                "queue, export, files, logs, steps, workers, notes, next): "
+                                                "nothing can be written.")
 @click.option("--http", is_flag=True, help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --http: the address to bind; "
                                                                       "anything but loopback needs --token.")
@@ -21,9 +22,10 @@ from ..errors import MissingExtra
 def mcp(read_only, http, host, port, token):
     """Serve the ledger to AI assistants over the Model Context Protocol (stdio by default).
 
-    Tools mirror the commands (list, show, check, compare, queue, export, and unless
-    --read-only: add, start, result, cancel) and return their --json objects; errors come
-    back as tool errors with the CLI's message. Resources: exp://format, exp://EXP-001.
+    Tools mirror the commands (list, show, check, compare, queue, export, files, logs,
+    workers, notes, next, steps for chart data, and unless --read-only: add, start, result,
+    cancel) and return their --json objects; errors come back as tool errors with the CLI's
+    message. Resources: exp://format, exp://EXP-001.
     Needs the mcp extra: pip install 'expledger[mcp]'.
 
     \b

@@ -7,23 +7,15 @@ import click
 from .. import output
 from ..cli import CONTEXT, _names, _query, common_options, json_mode, open_ledger
 from ..errors import BadInput
-from ..models import Status, parse_time
 
 
 def _since(text: str | None):
-    if not text:
-        return None
-    moment = parse_time(text.strip())
-    if moment is None:
-        raise BadInput(f"--since {text!r} is not a date: use 2026-11-01 or 2026-11-01T09:00+00:00")
-    return moment
+    from ..ops.notes import moment_of
 
-
-def _experiments(task: str | None, where: str | None):
-    query = _query(where)
-    store = open_ledger(reap=True)
-    found = store.search(task=task, where=query, sort="id", limit=None)
-    return store, found, query
+    try:
+        return moment_of(text or None)
+    except BadInput as err:
+        raise BadInput(f"--since {err}") from None
 
 
 @click.command(context_settings=CONTEXT)
@@ -47,14 +39,13 @@ def notes(task, where, since, by, lower, replicate, out_path):
       exp notes --task asr -o notes/asr.md
       exp notes --since 2026-11-01 --by metrics.wer
     """
-    from ..notes import build
+    from ..ops.notes import notes as build
 
-    moment = _since(since)
-    store, found, query = _experiments(task, where)
-    result = build(found, queued_order=store.queue(where=query), by=by, lower=_names(lower), replicate=replicate,
-                   since=moment)
+    moment, query = _since(since), _query(where)
+    result = build(open_ledger(), task=task, where=query, since=moment, by=by, lower=_names(lower),
+                   replicate=replicate)
     if json_mode():
-        output.emit_json({"notes": result.to_json()})
+        output.emit_json(result.to_json())
         return
     text = result.to_markdown()
     if out_path:
@@ -89,24 +80,14 @@ def next_(task, where, by, lower, replicate, limit, add_them):
       exp next --task asr --by metrics.wer
       exp next --task asr --queue
     """
-    from ..suggest import plan
+    from ..ops.next import suggest
 
-    store, found, query = _experiments(task, where)
-    result = plan(found, store.queue(where=query) if not task else
-                  [e for e in store.queue(where=query) if e.task == task],
-                  by=by, lower=_names(lower), replicate=replicate, limit=limit or None)
-    added = []
-    if add_them:
-        for suggestion in result.suggestions:
-            if suggestion.id is None:
-                exp = store.add(name=suggestion.name, task=suggestion.task, model=suggestion.model,
-                                params=suggestion.params, command=suggestion.command, workdir=suggestion.workdir,
-                                tags=["next"], status=Status.QUEUED)
-                suggestion.id = exp.id
-                added.append(exp.id)
+    found = suggest(open_ledger(), task=task, where=_query(where), by=by, lower=_names(lower), replicate=replicate,
+                    limit=limit or None, queue=add_them)
     if json_mode():
-        output.emit_json({"next": result.to_json(), "added": added})
+        output.emit_json(found.to_json())
         return
+    result, added = found.plan, found.added
     _print_plan(result, added)
 
 

@@ -22,10 +22,13 @@ def workers():
       exp workers
       exp workers --json
     """
-    found = open_ledger().workers()
+    from ..ops.workers import workers as registered
+
+    listed = registered(open_ledger())
     if json_mode():
-        output.emit_json({"workers": found})
+        output.emit_json(listed.to_json())
         return
+    found = listed.workers
     if not found:
         click.echo("no workers have registered with this store in the last day")
         return

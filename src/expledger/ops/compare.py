@@ -45,7 +45,7 @@ def compare(store: Store, refs=(), *, where=None, top: int | None = None, by: st
             limit: int = DEFAULT_LIMIT, baseline: str | None = None, lower=frozenset()) -> Comparison:
     """Compare the experiments named by `refs` and/or matching `where` (the newest `limit`).
 
-    With `by` (a metric name) they are ranked best first and the best is the baseline; with
+    With `by` (a metric: `acc` or `metrics.acc`) they are ranked best first and the best is the baseline; with
     `top` only the N best that report it are kept (from `where`, else the whole ledger).
     Deltas are against `baseline` (default: the best by `by`, else the first); metrics named
     in `lower` are lower-is-better besides the known kinds of cost (loss, wer, …).
@@ -57,6 +57,8 @@ def compare(store: Store, refs=(), *, where=None, top: int | None = None, by: st
         from ..query import parse
 
         where = parse(where)
+    if by and by.startswith("metrics."):
+        by = by[len("metrics."):]
     if top and by is None:
         raise BadInput("ranking the top N needs the metric to rank by")
     for ref in (*refs, *([baseline] if baseline else [])):

@@ -74,3 +74,25 @@ def queue(store: Store, *, where=None) -> ExperimentList:
     """`exp queue`: QUEUED experiments in the order workers take them (priority, then age)."""
     return search(store, Search(status=(Status.QUEUED,), where=where, sort=QUEUE_ORDER), fields=QUEUE_FIELDS)
 
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """How many experiments each status holds under the other filters (a dashboard's quick
+    filters): {"QUEUED": n, …}, every status present."""
+
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict:
+        return {"counts": self.counts, "total": self.total}
+
+
+def status_counts(store: Store, query: Search | None = None, **criteria) -> StatusCounts:
+    """Per status, how many experiments match `query` (its own statuses and paging ignored)."""
+    base = dataclasses.replace(query or Search(**criteria), status=(), limit=0, offset=0, cursor=None)
+    return StatusCounts({status.value: search(store, dataclasses.replace(base, status=(status,))).total
+                         for status in Status})

@@ -36,7 +36,7 @@ class Shown:
         from ..steps import summary
 
         return {"experiment": self.experiment.to_dict(), "steps": json_safe(summary(self.steps)),
-                "also_was": [other.id for other in self.also_was]}
+                "also_was": [other.id for other in self.also_was], "run_dir": str(self.run_dir)}
 
 
 def show(store: Store, ref: str | int) -> Shown:

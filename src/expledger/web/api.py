@@ -1,5 +1,8 @@
 """The dashboard's JSON API as plain functions: a store and the request's arguments in, a dict out.
 
+Each function parses its request's arguments, calls the operation (expledger.ops) that the
+`exp` command of that name calls, and returns that result's `to_json()`: the command's
+`--json` payload, field for field (a list page adds its `limit`, an experiment its `log_tail`).
 The HTTP layer (server.py) stays generic: it finds the function in `READS` or `WRITES`, runs
 it on the store's thread and sends the dict in the CLI's JSON envelope; an ExpledgerError
 becomes its HTTP status (400 bad input, 404 unknown ID, 409 illegal transition). Records have
@@ -13,16 +16,15 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from .. import models
-from ..errors import BadInput, IllegalTransition
+from ..errors import BadInput
 from ..fields import LISTING_FIELDS, parse_fields
 from ..models import Status
 from ..ops import compare as op_compare
 from ..ops import record as op_record
 from ..ops import search as op_search
 from ..ops import show as op_show
+from ..series import DEFAULT_POINTS, MAX_POINTS
 from ..store import Search
-from . import series
 
 Args = Mapping[str, list[str]]  # query-string arguments, each possibly repeated
 PAGE = 50
@@ -84,10 +86,7 @@ def list_experiments(store, args: Args) -> dict:
 
 def status_counts(store, args: Args) -> dict:
     """How many experiments each status holds under the other filters (the quick filters' counts)."""
-    base = _search(args, statuses=False, limit=0)
-    counts = {status.value: op_search.search(store, dataclasses.replace(base, status=(status,))).total
-              for status in Status}
-    return {"counts": counts, "total": sum(counts.values())}
+    return op_search.status_counts(store, _search(args, statuses=False, limit=0)).to_json()
 
 
 def queue(store, args: Args) -> dict:
@@ -131,35 +130,48 @@ class CachedSteps:
 
 
 def show(store, exp_id: str, args: Args) -> dict:
-    """`exp show --json`, with the log tail and the run's folder."""
+    """`exp show --json`, with the tail of the logs in its run folder."""
     from ..output import log_tail
 
     shown = op_show.show(store, exp_id)
-    return {**shown.to_json(), "run_dir": str(shown.run_dir),
-            "log_tail": [{"file": name, "line": line} for name, line in log_tail(shown.run_dir, LOG_TAIL_LINES)]}
+    return {**shown.to_json(), "log_tail": [{"file": name, "line": line} for name, line in log_tail(shown.run_dir, LOG_TAIL_LINES)]}
 
 
 def steps(store, exp_id: str, args: Args) -> dict:
     """Step series for charts: `metric` (repeatable; default all), downsampled to about
-    `points` per series unless `full=1`."""
-    exp = store.get(exp_id)
-    wanted = set(_many(args, "metric"))
-    full = _one(args, "full") in ("1", "true", "yes")
-    points = None if full else _int(args, "points", series.DEFAULT_POINTS, 10, series.MAX_POINTS)
+    `points` per series unless `full=1`; a finished run's charts are computed once."""
+    from ..ops.steps import series
 
-    def charts() -> dict:
-        found = store.read_steps(exp)
-        return {name: series.chart_series(xs, ys, points=points) for name, (xs, ys) in found.items()
-                if not wanted or name in wanted}
+    metrics = _many(args, "metric")
+    if _one(args, "full") in ("1", "true", "yes"):
+        return series(store, exp_id, metrics=metrics, points=None).to_json()
+    points = _int(args, "points", DEFAULT_POINTS, 10, MAX_POINTS)
+    return series(store, exp_id, metrics=metrics, points=points,
+                  memo=lambda exp, key, compute: _finished(store, exp, key, compute)).to_json()
 
-    return {"id": exp.id, "status": exp.status.value,
-            "series": charts() if full else _finished(store, exp, ("charts", points, tuple(sorted(wanted))), charts)}
+
+def files(store, exp_id: str, args: Args) -> dict:
+    """`exp files --json`: the run's recorded files, each checked on the server's machine."""
+    from ..ops.files import files as recorded
+
+    return recorded(store, exp_id).to_json()
+
+
+def logs(store, exp_id: str, args: Args) -> dict:
+    """`exp logs --json`: the run's output as the store kept it; `since=N` gives only what
+    came after its first N bytes (the `bytes` of the previous answer), for polling."""
+    from ..ops.logs import logs as output
+
+    return output(store, exp_id, since=_int(args, "since", 0, 0, 1 << 62)).to_json()
 
 
 def compare(store, args: Args) -> dict:
-    """`exp compare --json` of `ids` (2 or more), with `lower` and `baseline` as on the CLI."""
-    return op_compare.compare(store, _many(args, "ids"), baseline=_one(args, "baseline"),
-                               lower=frozenset(_many(args, "lower"))).to_json()
+    """`exp compare --json`: of `ids` and/or the experiments matching `where` (newest `limit`),
+    ranked with `by` (metrics.X or X; `top` keeps the N best), `lower` and `baseline` as on the CLI."""
+    top = _int(args, "top", 0, 0, 1000)
+    return op_compare.compare(store, _many(args, "ids"), where=_one(args, "where"), top=top or None,
+                              by=_one(args, "by"), limit=_int(args, "limit", op_compare.DEFAULT_LIMIT, 1, 1000),
+                              baseline=_one(args, "baseline"), lower=frozenset(_many(args, "lower"))).to_json()
 
 
 def _text(body: dict, name: str) -> str | None:
@@ -175,31 +187,52 @@ def cancel(store, exp_id: str, body: dict) -> dict:
 
 
 def requeue(store, exp_id: str, body: dict) -> dict:
-    """A finished experiment queued again as a new one: same name, task, model, params,
-    command, target machine, tags, priority, folder and GPUs (what `exp add` would register).
-    (`exp requeue` instead puts the same experiment back as a new attempt.)"""
-    old = store.get(exp_id)
-    if not old.status.finished:
-        raise IllegalTransition(f"{old.id} is {old.status.value}; only a finished experiment can be queued again")
-    target = old.runner.get("target") if "attempt" in old.runner else old.machine  # as `exp requeue` reads it
-    added = op_record.add(store, name=old.name, task=old.task, model=old.model, params=old.params,
-                           command=old.command, machine=target, tags=old.tags, priority=old.priority, gpus=old.gpus,
-                           workdir=old.workdir)
-    return {**added.to_json(), "from": old.id}
+    """A finished experiment queued again as a new one (ops.again); `exp requeue` instead
+    puts the same experiment back as a new attempt."""
+    from ..ops.again import again
+
+    return again(store, exp_id).to_json()
 
 
 def edit(store, exp_id: str, body: dict) -> dict:
     """Replace tags (a list of text) and/or the summary; absent fields are unchanged."""
+    from ..ops.edit import edit as change
+
     tags = body.get("tags")
     if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
         raise BadInput("tags must be a list of text")
-    summary = _text(body, "summary")
-    if tags is None and summary is None:
-        raise BadInput("nothing to change: send tags and/or summary")
-    exp = store.modify(exp_id, lambda current, now: models.annotate(current, tags=tags, summary=summary))
-    return {"experiment": exp.to_dict()}
+    return change(store, exp_id, tags=tags, summary=_text(body, "summary")).to_json()
 
 
-READS = {"experiments": list_experiments, "counts": status_counts, "queue": queue, "compare": compare}
-ONE_READS = {"": show, "steps": steps}  # /api/experiments/{id}/{name}
+def workers(store, args: Args) -> dict:
+    """`exp workers --json`."""
+    from ..ops.workers import workers as registered
+
+    return registered(store).to_json()
+
+
+def _research(args: Args) -> dict:
+    """The arguments `exp notes` and `exp next` share: task, where, by, lower, replicate."""
+    return {"task": _one(args, "task"), "where": _one(args, "where"), "by": _one(args, "by"),
+            "lower": frozenset(_many(args, "lower")), "replicate": _one(args, "replicate") or "seed"}
+
+
+def notes(store, args: Args) -> dict:
+    """`exp notes --json` (`since` a date); `format=md` adds the Markdown document as `text`."""
+    from ..ops.notes import notes as build
+
+    found = build(store, since=_one(args, "since"), **_research(args))
+    return {**found.to_json(), "text": found.to_markdown()} if _one(args, "format") == "md" else found.to_json()
+
+
+def next_runs(store, args: Args) -> dict:
+    """`exp next --json` (without --queue: a read adds nothing), at most `limit` (default 10, 0: all)."""
+    from ..ops.next import suggest
+
+    return suggest(store, limit=_int(args, "limit", 10, 0, 1000) or None, **_research(args)).to_json()
+
+
+READS = {"experiments": list_experiments, "counts": status_counts, "queue": queue, "compare": compare,
+         "workers": workers, "notes": notes, "next": next_runs}
+ONE_READS = {"": show, "steps": steps, "files": files, "logs": logs}  # /api/experiments/{id}/{name}
 WRITES = {"cancel": cancel, "requeue": requeue, "edit": edit}  # POST /api/experiments/{id}/{name}

@@ -108,8 +108,13 @@ def envelope(payload: dict, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
 
 
-def error(status: int, kind: str, message: str) -> Response:
-    return envelope({"error": {"type": kind, "message": message, "status": status}}, status)
+def error(status: int, kind: str, message: str, exit_code: int | None = None) -> Response:
+    """The error envelope: as the CLI's `--json` error (with `exit_code` when the library
+    raised it) plus the HTTP `status`."""
+    found = {"type": kind, "message": message, "status": status}
+    if exit_code is not None:
+        found["exit_code"] = exit_code
+    return envelope({"error": found}, status)
 
 
 def build_app(store_url: str, *, host: str = "127.0.0.1", token: str | None = None, cookie: str = "exp_ui_token") -> Starlette:
@@ -132,7 +137,7 @@ def build_app(store_url: str, *, host: str = "127.0.0.1", token: str | None = No
                                                  f"cpu;dur={cpu * 1000:.1f}")
             return response
         except ExpledgerError as err:
-            return error(err.http_status, err.kind, str(err))
+            return error(err.http_status, err.kind, str(err), err.exit_code)
         except Exception as err:  # a bug: one line to the client, the traceback to the log
             log.exception("%s %s failed", request.method, request.url.path)
             return error(500, "internal", f"internal error: {type(err).__name__}: {err}")

@@ -8,7 +8,7 @@ screen resolution. Non-finite values (NaN, ±inf) become null: a gap in the char
 
 from __future__ import annotations
 
-from ..steps import all_finite
+from .steps import all_finite
 
 DEFAULT_POINTS = 2000  # per series: about two per pixel of a wide chart
 MAX_POINTS = 100_000
