@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from .models import Experiment, Status, json_safe, version
+from .models import Experiment, Status, json_safe
+from .schema import version
 
 _OUTCOME_FIELDS = ("status", "metrics", "summary", "failed_reason", "completed")
 

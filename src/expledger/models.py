@@ -21,6 +21,8 @@ from enum import Enum
 from typing import Any
 
 from .errors import BadInput, IllegalTransition
+from .schema import supersedes as supersedes  # which version is current: the rule is in schema.py
+from .schema import version as version
 
 FORMAT_VERSION = 1
 # Records written by the seed tool have no UUID: derive a stable one from the ID so every
@@ -334,21 +336,6 @@ _LINE_KEYS = frozenset([*_FIELDS, "v"])
 _OPTIONAL: dict[str, Any] = {"priority": 0, "workdir": None, "repo_path": None, "gpus": None, "aliases": [], "provenance": {},
              "runner": {}, "files": [], "system": {}, "history": []}
 _CORE_KEYS = _LINE_KEYS - set(_OPTIONAL)
-
-
-def version(rev: int, updated: str | None) -> tuple[Any, ...]:
-    """Orders two versions of one experiment: the higher rev, then the later `updated`.
-
-    Every store, the index, doctor and merge decide "which one is current" by this alone,
-    so two machines holding the same versions agree whatever order they saw them in.
-    """
-    return (rev, updated or "")
-
-
-def supersedes(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
-    """Whether version `new` replaces `old` (both from `version`); the seed tool's lines
-    (rev 0) carry no version, so a later line replaces an earlier one."""
-    return new[0] == 0 or new >= old
 
 
 def read_identity(data: Any) -> tuple[str, int, Status]:

@@ -11,20 +11,21 @@ The on-disk format (references/experiment-format.md) is not defined here: a reco
 still its whole JSON, and columns are copies of some of its fields for an SQL store to
 filter and sort on without reading the JSON.
 
-Cheap to import: no database module, no dataclass machinery beyond a NamedTuple.
+Cheap to import (`exp list` loads it): no database module, no dataclass or NamedTuple machinery.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 
-class Field(NamedTuple):
+class Field:
     """One field of the record.
 
     Args:
         name: the key in the record's JSON.
-        type: "text", "integer", "list" or "object": what it holds (a column's SQL type).
+        type: "text", "uuid" (text holding a UUID), "integer", "list" or "object": what it
+            holds (a column's SQL type).
         column: "key" (an identity column every SQL store has: its value comes from the
             checks at the door, models.admit), "column" (a plain column copied from the
             record), "json" (its own small JSON column in the SQLite index), or "" (read
@@ -34,12 +35,15 @@ class Field(NamedTuple):
         default: what a record that leaves it out means.
     """
 
-    name: str
-    type: str
-    column: str = ""
-    sortable: bool = True
-    queryable: bool = True
-    default: Any = None
+    __slots__ = ("name", "type", "column", "sortable", "queryable", "default")
+
+    def __init__(self, name: str, type: str, column: str = "", *, sortable: bool = True, queryable: bool = True,
+                 default: Any = None):
+        self.name, self.type, self.column = name, type, column
+        self.sortable, self.queryable, self.default = sortable, queryable, default
+
+    def __repr__(self) -> str:
+        return f"Field({self.name!r}, {self.type!r}, {self.column!r})"
 
 
 # In the record's on-disk order (models.Experiment); `provenance`, `files` and `history` are
@@ -69,7 +73,7 @@ FIELDS: tuple[Field, ...] = (
     Field("runner", "object"),
     Field("files", "list", sortable=False, queryable=False),
     Field("system", "object"),
-    Field("uuid", "text", "key"),
+    Field("uuid", "uuid", "key"),
     Field("rev", "integer", "key"),
     Field("updated", "text", "column"),
     Field("history", "list", sortable=False, queryable=False),
@@ -99,6 +103,24 @@ def columns() -> tuple[tuple[str, str], ...]:
     keys = [(name, BY_NAME[name].type) for name in ("uuid", "id", "rev", "status")]
     return (*keys, *((name, kind) for name, kind, _ in DERIVED_COLUMNS),
             *((f.name, f.type) for f in FIELDS if f.column == "column"))
+
+
+def row(data: dict[str, Any]) -> tuple[Any, ...]:
+    """The plain columns' values, in `columns()` order, for a record as stored
+    (Experiment.to_dict()); a text field holding something else gives its JSON text."""
+    import json
+
+    from .models import fingerprint, id_number
+
+    derived = {"num": id_number(data["id"]),
+               "fingerprint": fingerprint(data.get("task"), data.get("model"), data.get("params") or {})}
+    values = []
+    for name, kind in columns():
+        value = derived[name] if name in derived else column_value(data, name)
+        if kind == "text" and value is not None and not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False)
+        values.append(value)
+    return tuple(values)
 
 
 def column_map() -> dict[str, str]:

@@ -199,3 +199,35 @@ def test_the_newest_version_of_a_record_wins_whatever_order_it_arrives_in(store)
     assert store.put(later) is True and store.get(1).summary == "checked"
     tie = dataclasses.replace(later, updated="2031-01-01T00:00:00.000+00:00", summary="same rev, later")
     assert store.put(tie) is True and store.get(1).summary == "same rev, later"  # same rev: the later update
+
+
+def test_a_seed_tool_record_rev_0_replaces_any_version_as_a_later_log_line_does(store):
+    # schema.supersedes: the seed tool keeps no versions, so its record is the newer one; the
+    # JSONL index always read a rev-0 line so, and PostgreSQL refused it (issue 10).
+    import dataclasses
+
+    done = store.result(_add(store, "a").id, status="success", metrics={"acc": 0.5})
+    assert done.rev == 2
+    seed = dataclasses.replace(done, rev=0, updated=None, summary="edited by the seed tool")
+    assert store.put(seed) is True
+    assert (store.get(1).rev, store.get(1).summary) == (0, "edited by the seed tool")
+    assert store.put(seed) is False  # the same record again: nothing to write
+    again = dataclasses.replace(seed, summary="edited again")
+    assert store.put(again) is True and store.get(1).summary == "edited again"
+    moved = store.modify(1, lambda exp, now: dataclasses.replace(exp, summary="ours now"))
+    assert (moved.rev, store.get(1).summary) == (1, "ours now")  # a versioned change on top of it
+
+
+def test_merging_an_older_version_changes_nothing(store, tmp_path):
+    import dataclasses
+
+    from expledger.store import open_store
+    from expledger.transfer import merge
+
+    first = _add(store, "a")
+    done = store.result(1, status="success", metrics={"acc": 0.5})
+    with open_store(f"jsonl://{tmp_path / 'other'}") as other:
+        other.put(dataclasses.replace(first, summary="an old copy"))
+        report = merge(other, store)
+    assert (report["added"], report["updated"], report["unchanged"]) == (0, 0, 1)
+    assert store.get(1) == done

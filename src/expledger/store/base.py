@@ -209,8 +209,9 @@ class Store(ABC):
 
     @abstractmethod
     def _put_many(self, records: list[Experiment]) -> list[bool]:
-        """Write whole records as given (copy, merge) in one atomic step, each unless the store
-        holds the same uuid at an equal or higher version; whether each was written."""
+        """Write whole records as given (copy, merge) in one atomic step, each where the store
+        holds no record with its uuid, or one it supersedes (schema.supersedes: a higher
+        version, or a seed-tool record, rev 0) and differs from; whether each was written."""
 
     def put(self, exp: Experiment) -> bool:
         """Store a record from another ledger as it is: its uuid, ID, rev and times kept."""

@@ -29,7 +29,8 @@ from pathlib import Path
 from ..environment import compact
 from ..errors import NotFound, StoreError
 from ..log import warn as log_warning
-from ..models import Experiment, Status, format_id, version
+from ..models import Experiment, Status, format_id
+from ..schema import supersedes, version
 from .base import Search, Store, confined
 from .index import LedgerIndex
 
@@ -129,7 +130,8 @@ class JsonlStore(Store):
             written = []
             for exp in records:
                 held = self.index.get_uuid(exp.uuid)
-                written.append(held is None or version(held.rev, held.updated) < version(exp.rev, exp.updated))
+                written.append(held is None or (supersedes(version(exp.rev, exp.updated), version(held.rev, held.updated))
+                                                and held.to_dict() != exp.to_dict()))
             defined: set = set()
             lines = [self._line(exp, defined) for exp, fresh in zip(records, written) if fresh]
             if lines:

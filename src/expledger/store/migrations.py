@@ -6,6 +6,31 @@ order, under an advisory lock so that many machines starting at once migrate onl
 
 from __future__ import annotations
 
+_PG_TYPES = {"text": "text", "integer": "integer"}
+
+
+def add_columns(step: str, *columns: tuple[str, str]) -> str:
+    """A step that adds plain columns to `experiments` (name, schema type), fills them from
+    each record's JSON, and has a trigger keep them so (the stores write them too; the
+    trigger covers an older expledger writing to the same database). A step names its
+    columns itself, so it never changes when schema.py does; tests/test_schema.py checks
+    that the steps together arrive at schema.columns()."""
+    def value(name: str, kind: str, row: str) -> str:
+        if kind == "text":
+            return f"{row}.data ->> '{name}'"
+        return (f"CASE WHEN jsonb_typeof({row}.data -> '{name}') = 'number' "
+                f"THEN ({row}.data ->> '{name}')::numeric::{_PG_TYPES[kind]} END")
+
+    function = f"experiments_columns_{step}"
+    adds = ", ".join(f"ADD COLUMN {name} {_PG_TYPES[kind]}" for name, kind in columns)
+    fills = ", ".join(f"{name} = {value(name, kind, 'experiments')}" for name, kind in columns)
+    keeps = " ".join(f"NEW.{name} := {value(name, kind, 'NEW')};" for name, kind in columns)
+    return (f"ALTER TABLE experiments {adds};\nUPDATE experiments SET {fills};\n"
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {keeps} RETURN NEW; END $$;\n"
+            f"CREATE TRIGGER {function} BEFORE INSERT OR UPDATE ON experiments FOR EACH ROW "
+            f"EXECUTE PROCEDURE {function}();")
+
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_experiments", """
         CREATE TABLE exp_counter (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row), next_number integer NOT NULL);
@@ -44,6 +69,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE experiment_output (uuid uuid PRIMARY KEY, total bigint NOT NULL, tail bytea NOT NULL,
                                         updated timestamptz NOT NULL);
     """),
+    # Every field schema.py keeps in a plain column, as the SQLite index does: `--sort command`
+    # reads a column, and the version rule (schema.supersedes_sql) compares `updated`.
+    ("017_record_columns", add_columns(
+        "017", ("name", "text"), ("command", "text"), ("created", "text"), ("started", "text"), ("completed", "text"),
+        ("summary", "text"), ("failed_reason", "text"), ("workdir", "text"), ("updated", "text"))),
 ]
 
 

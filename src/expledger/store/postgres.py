@@ -18,6 +18,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable
 
+from .. import schema
 from ..errors import BadInput, MissingExtra, NotFound, StoreError
 from ..log import warn as log_warning
 from ..models import Experiment, format_id, id_number
@@ -26,11 +27,16 @@ from . import migrations
 from .base import Search, Store
 from .sql import Compiler, PostgresDialect
 
-_COMPILER = Compiler(PostgresDialect(), columns={
-    "status": "status", "task": "task", "model": "model", "machine": "machine", "priority": "priority",
-    "fingerprint": "fingerprint", "id": "id", "id_number": "num",
-})
-_ROW = "uuid, id, num, rev, status, task, model, machine, priority, fingerprint, data"
+_COMPILER = Compiler(PostgresDialect(), columns=schema.column_map())
+# Each row: the plain columns schema.py describes, then the whole record as jsonb.
+_NAMES = [name for name, _ in schema.columns()]
+_ROW = ", ".join([*_NAMES, "data"])
+_PLACES = ", ".join(["%s"] * (len(_NAMES) + 1))
+_INSERT = f"INSERT INTO experiments ({_ROW}) VALUES ({_PLACES})"
+_UPDATE = f"UPDATE experiments SET {', '.join(f'{c} = %s' for c in [*_NAMES[1:], 'data'])} WHERE uuid = %s AND rev = %s"
+# A record from elsewhere (copy, merge) replaces the held one by the one version rule.
+_PUT = (f"{_INSERT} ON CONFLICT (uuid) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in [*_NAMES[1:], 'data'])} "
+        f"WHERE {schema.supersedes_sql('excluded', 'experiments')} AND experiments.data IS DISTINCT FROM excluded.data")
 CONFLICT_RETRIES = 100
 _connected_before = False  # this process has reached a server: later connects wait out an outage
 
@@ -106,11 +112,10 @@ class PostgresStore(Store):
 
     def _values(self, exp: Experiment) -> tuple:
         data = exp.to_dict()  # text as stored (models.json_safe), so columns and jsonb agree
-        return (exp.uuid, exp.id, id_number(exp.id), exp.rev, exp.status.value, data["task"], data["model"],
-                data["machine"], exp.priority, exp.fingerprint, self._Jsonb(data))
+        return (*schema.row(data), self._Jsonb(data))
 
     def _insert(self, exp: Experiment) -> None:
-        self.db.execute(f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)})", self._values(exp))
+        self.db.execute(_INSERT, self._values(exp))
         self._version(exp)
 
     def _version(self, exp: Experiment) -> None:
@@ -119,11 +124,7 @@ class PostgresStore(Store):
 
     def _update(self, exp: Experiment, expected_rev: int) -> bool:
         """Compare-and-set: write only if the stored rev is still the one read."""
-        values = self._values(exp)
-        cursor = self.db.execute(
-            "UPDATE experiments SET id = %s, num = %s, rev = %s, status = %s, task = %s, model = %s, machine = %s, "
-            "priority = %s, fingerprint = %s, data = %s WHERE uuid = %s AND rev = %s",
-            (*values[1:], exp.uuid, expected_rev))
+        cursor = self.db.execute(_UPDATE, (*self._values(exp)[1:], exp.uuid, expected_rev))
         if cursor.rowcount != 1:
             return False
         self._version(exp)
@@ -203,14 +204,10 @@ class PostgresStore(Store):
         return self._again(lambda retry: self._put_many_once(records))
 
     def _put_many_once(self, records: list[Experiment]) -> list[bool]:
-        columns = _ROW.split(", ")
-        statement = (f"INSERT INTO experiments ({_ROW}) VALUES ({', '.join(['%s'] * 11)}) ON CONFLICT (uuid) DO UPDATE SET "
-                     + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]) + " WHERE (experiments.rev, "
-                     "coalesce(experiments.data ->> 'updated', '')) < (excluded.rev, coalesce(excluded.data ->> 'updated', ''))")
         written = []
         with self._guard(), self.db.transaction():
             for exp in records:
-                written.append(self.db.execute(statement, self._values(exp)).rowcount == 1)
+                written.append(self.db.execute(_PUT, self._values(exp)).rowcount == 1)
                 if written[-1]:
                     self._version(exp)
             self.db.execute("UPDATE exp_counter SET next_number = greatest(next_number, %s)",

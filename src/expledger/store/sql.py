@@ -59,6 +59,10 @@ class Dialect(ABC):
     def has(self, path: tuple, value) -> tuple[str, list]:
         """True when a list field holds `value`, or an object field has it as a key."""
 
+    def order_column(self, column: str) -> str:
+        """A plain column as an ORDER BY term sorts it: text by code point, as everywhere."""
+        return column
+
 
 class SQLiteDialect(Dialect):
     """SQLite's JSON1 functions; `regexp` is a Python function registered on the connection.
@@ -242,10 +246,10 @@ class Compiler:
         for path, descending in search.sort_keys():
             direction = "DESC" if descending else "ASC"
             if path == ("id",):
-                parts.append(f"{number} {direction}, {self.columns['id']} {direction}")
+                parts.append(f"{number} {direction}, {self.dialect.order_column(self.columns['id'])} {direction}")
                 continue
             if len(path) == 1 and path[0] in self.columns:  # a plain column: the database's index can serve
-                parts.append(f"{self.columns[path[0]]} {direction} NULLS LAST")
+                parts.append(f"{self.dialect.order_column(self.columns[path[0]])} {direction} NULLS LAST")
                 continue
             # Numbers first, then text, then true/false, then lists, objects and missing, in
             # either direction: a NaN (stored as text) never tops a leaderboard.
@@ -289,6 +293,12 @@ class PostgresDialect(Dialect):
 
     def boolean_value(self, value):
         return bool(value)
+
+    def order_column(self, column):
+        from ..schema import columns
+
+        text = {name for name, kind in columns() if kind == "text"}
+        return f'{column} COLLATE "C"' if column in text else column  # not the database's locale order
 
     def sort_terms(self, path):
         return [self.number(path), self.text(path)]
