@@ -20,7 +20,7 @@ import dataclasses
 import json
 
 from .models import Experiment, Status, json_safe
-from .schema import version
+from .schema import supersedes, version
 
 _OUTCOME_FIELDS = ("status", "metrics", "summary", "failed_reason", "completed")
 
@@ -55,8 +55,8 @@ def conflicting(lower: dict, higher: dict) -> bool:
 
 def resolve(a: Experiment, b: Experiment) -> tuple[Experiment, bool]:
     """The current record given two versions of one experiment, and whether they conflicted."""
-    if a.rev == 0 or b.rev == 0:  # the seed tool's lines carry no version: the later one wins
-        return b, False
+    if a.rev == 0 or b.rev == 0:  # the seed tool's lines carry no version: schema.supersedes decides
+        return (b if supersedes(version(b.rev, b.updated), version(a.rev, a.updated)) else a), False
     lower, higher = ordered(a, b)
     if not conflicting(lower.to_dict(), higher.to_dict()):
         return higher, False

@@ -13,6 +13,7 @@ derived `outcome` (the failure's reason, else the summary), `duration` (seconds)
 from __future__ import annotations
 
 from .models import Experiment
+from .schema import FIELDS
 
 LISTING_FIELDS = ("id", "name", "task", "model", "status", "params", "metrics", "summary", "failed_reason",
                   "machine", "tags", "created", "started", "completed")
@@ -21,7 +22,8 @@ QUEUE_FIELDS = ("id", "name", "task", "model", "status", "priority", "machine", 
                 "created")
 QUEUE_COLUMNS = ("id", "priority", "name", "task", "model", "machine", "command", "created")
 DERIVED = ("outcome", "duration", "host", "attempt", "heartbeat")
-WHOLE = ("params", "metrics", "system", "files", "provenance", "runner", "history")
+# Fields given whole (`--fields runner`): the objects, and what --where cannot look into (schema.py).
+WHOLE = tuple(f.name for f in FIELDS if f.type == "object" or not f.queryable)
 
 
 def parse_fields(text: str | None, *, flag: str = "--fields") -> tuple[str, ...] | None:
