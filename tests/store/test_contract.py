@@ -9,6 +9,26 @@ from expledger.models import Status
 from expledger.store import Search
 
 
+@pytest.fixture(params=["jsonl", "postgres", "sqlite"])
+def store_url(request, tmp_path):
+    """Each backend: JSONL, PostgreSQL, and the example third one (tests/store/sqlite_store.py),
+    registered through the real registry for the test's length."""
+    if request.param == "jsonl":
+        yield str(tmp_path / "ledger" / "experiments.jsonl")
+    elif request.param == "postgres":
+        yield request.getfixturevalue("postgres_url")
+    else:
+        from expledger.store import _BUILDERS, register_store
+
+        from .sqlite_store import SQLiteStore
+
+        register_store("sqlite", SQLiteStore)
+        try:
+            yield f"sqlite:{tmp_path / 'ledger.sqlite3'}"
+        finally:
+            del _BUILDERS["sqlite"]
+
+
 def _add(store, name="run", **fields):
     return store.add(name=name, **fields)
 
