@@ -149,3 +149,26 @@ def test_faces_ask_the_store_nothing_but_through_ops(face):
     if face == "commands/requeue.py" and _store_calls(SRC / face):
         pytest.xfail("commands/requeue.py still calls the store itself (its operation is being moved to ops)")
     assert _store_calls(SRC / face) == []
+
+
+def _json_not_from_to_json(path: Path) -> list[str]:
+    """`emit_json(...)` calls whose payload is not a result's `to_json()` (the error envelope of
+    `cli._fail` aside: an error is not an operation's result)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef) or function.name == "_fail":
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "emit_json":
+                payload = node.args[0] if node.args else None
+                if not (isinstance(payload, ast.Call) and getattr(payload.func, "attr", "") == "to_json"):
+                    found.append(f"{function.name} (line {node.lineno})")
+    return found
+
+
+@pytest.mark.parametrize("face", [face for face in FACES if face == "cli.py" or face.startswith("commands/")])
+def test_every_json_output_is_a_results_to_json(face):
+    if face == "commands/requeue.py" and _json_not_from_to_json(SRC / face):
+        pytest.xfail("commands/requeue.py still builds its own payload (its operation is being moved to ops)")
+    assert _json_not_from_to_json(SRC / face) == []

@@ -41,7 +41,7 @@ def ui(host, port, open_browser, token):
     try:
         import uvicorn
 
-        from ..web.server import build_app, is_loopback
+        from ..web.server import Serving, build_app, is_loopback
     except ImportError:
         raise MissingExtra("exp ui needs Starlette and uvicorn: pip install 'expledger[ui]'") from None
     token = resolve_ui_token(token)
@@ -63,7 +63,7 @@ def ui(host, port, open_browser, token):
     if json_mode():
         from .. import output
 
-        output.emit_json({"url": url, "open": opened, "token": token, "store": redact(store.url)})
+        output.emit_json(Serving(url, opened, token, redact(store.url)).to_json())
     click.echo(f"exp ui: {redact(store.url)} at {opened} (Ctrl-C stops)", err=True)
     if open_browser:
         import webbrowser

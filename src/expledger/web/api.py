@@ -211,6 +211,34 @@ def workers(store, args: Args) -> dict:
     return registered(store).to_json()
 
 
+def check(store, args: Args) -> dict:
+    """`exp check --json`: `task`, `model`, `params` (a JSON object), `replicate`, `neighbours`."""
+    from ..models import parse_json_object
+    from ..ops.check import DEFAULT_NEIGHBOURS
+    from ..ops.check import check as find
+
+    params = _one(args, "params")
+    return find(store, task=_one(args, "task"), model=_one(args, "model"),
+                params=parse_json_object(params, "params") if params is not None else None,
+                replicate=_one(args, "replicate") or "seed",
+                neighbours=_int(args, "neighbours", DEFAULT_NEIGHBOURS, 0, 100)).to_json()
+
+
+def export(store, args: Args) -> dict:
+    """`exp export --json` of the successful experiments (or `status`) matching `where`:
+    `group_by`, `replicate`, `metrics` (metrics.X), `lower`; `format=md|latex|csv` adds `text`."""
+    from ..ops.export import export as build
+
+    statuses = tuple(Status.parse(s) for s in _many(args, "status")) or (Status.SUCCESS,)
+    table = build(store, status=statuses, where=_one(args, "where"), group_by=list(_many(args, "group_by")) or None,
+                  replicate=_one(args, "replicate") or "seed", metrics=list(_many(args, "metrics")) or None,
+                  lower=frozenset(_many(args, "lower")))
+    fmt = _one(args, "format") or "json"
+    if fmt not in ("json", "md", "latex", "csv"):
+        raise BadInput(f"format must be json, md, latex or csv, not {fmt!r}")
+    return table.to_json() if fmt == "json" else {**table.to_json(), "text": table.render(fmt)}
+
+
 def _research(args: Args) -> dict:
     """The arguments `exp notes` and `exp next` share: task, where, by, lower, replicate."""
     return {"task": _one(args, "task"), "where": _one(args, "where"), "by": _one(args, "by"),
@@ -233,6 +261,6 @@ def next_runs(store, args: Args) -> dict:
 
 
 READS = {"experiments": list_experiments, "counts": status_counts, "queue": queue, "compare": compare,
-         "workers": workers, "notes": notes, "next": next_runs}
+         "check": check, "export": export, "workers": workers, "notes": notes, "next": next_runs}
 ONE_READS = {"": show, "steps": steps, "files": files, "logs": logs}  # /api/experiments/{id}/{name}
 WRITES = {"cancel": cancel, "requeue": requeue, "edit": edit}  # POST /api/experiments/{id}/{name}

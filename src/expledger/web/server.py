@@ -24,6 +24,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -52,6 +53,26 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 SECURITY_HEADERS = {"content-security-policy": CSP, "x-content-type-options": "nosniff",
                     "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Where a dashboard listens (`exp ui --json` prints it at start).
+
+    Attributes:
+        url: the dashboard's address.
+        open: the address to open: with `?token=` when one is needed.
+        token: the token every request needs, or None (a loopback bind without one).
+        store: the store it serves (without a password).
+    """
+
+    url: str
+    open: str
+    token: str | None
+    store: str
+
+    def to_json(self) -> dict:
+        return {"url": self.url, "open": self.open, "token": self.token, "store": self.store}
 
 
 def is_loopback(host: str) -> bool:
