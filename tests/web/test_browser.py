@@ -54,6 +54,8 @@ def workspace(tmp_path_factory):
             store.result(exp.id, status=Status.SUCCESS, metrics={"acc": n / 10})
             steps = list(range(5000))
             store.append_steps(exp, {"loss": (steps, [math.exp(-s / (500 * n)) for s in steps])})
+            if n == len(NAMES):  # output kept in the store, as a runner on another machine sends it
+                store.put_output(store.get(exp.id), 3000, "".join(f"epoch {i}\n" for i in range(60)).encode())
         store.add(name="waiting", task="asr", command="python train.py")  # EXP-006
         xss = store.add(name=XSS_NAME, task="asr")  # EXP-007
         store.result(xss.id, status=Status.FAILED, summary=XSS_SUMMARY)
@@ -162,6 +164,17 @@ def test_an_experiment_page_charts_its_points(page, server, tmp_path):
     page.click(".full-toggle")
     until(page, "document.querySelector('.chart[data-metric=loss]').dataset.points === '5000'")
     shot(page, tmp_path, "experiment")
+
+
+def test_an_experiment_page_shows_the_output_kept_in_the_store(page, server, tmp_path):
+    """No log files here (the run was on another machine): the page shows what `exp logs` reads."""
+    page.goto(server + "/exp/EXP-005")
+    block = page.locator("section.output pre")
+    block.wait_for()
+    lines = block.inner_text().splitlines()
+    assert lines[0] == "epoch 20" and lines[-1] == "epoch 59" and len(lines) == 40
+    assert "of 3000 bytes" in page.locator("section.output").inner_text()
+    shot(page, tmp_path, "output")
 
 
 def test_two_runs_compared_with_overlaid_curves(page, server, tmp_path):

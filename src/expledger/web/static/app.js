@@ -489,8 +489,20 @@
       }
       if (data.log_tail && data.log_tail.length) {
         blocks.push(h("section", {}, h("h2", {}, "Log tail"), h("pre", { class: "log" }, data.log_tail.map((l) => `${l.file}: ${l.line}`).join("\n"))));
-      } else if (data.run_dir) {
-        blocks.push(h("p", { class: "muted" }, `No output saved in ${data.run_dir}.`));
+      } else {
+        // Not in a run folder here (a run on another machine, or not started): the output
+        // its runner kept in the store, as `exp logs` reads it.
+        const output = h("section", { class: "output", "aria-label": "Output" },
+          h("p", { class: "muted" }, data.run_dir ? `No output saved in ${data.run_dir}.` : "No output saved."));
+        blocks.push(output);
+        api(`/api/experiments/${encodeURIComponent(e.id)}/logs`).then((kept) => {
+          if (!kept.bytes) return;
+          const lines = kept.output.replace(/\n$/, "").split("\n");
+          output.replaceChildren(h("h2", {}, "Output"),
+            h("p", { class: "muted" }, `The last ${lines.length > 40 ? 40 : lines.length} lines of ${kept.bytes} bytes, as its runner ` +
+              `sent them (exp logs ${e.id}).`),
+            h("pre", { class: "log" }, lines.slice(-40).join("\n")));
+        }).catch(() => {});
       }
       if (e.provenance && Object.keys(e.provenance).length) {
         blocks.push(h("details", {}, h("summary", {}, "Provenance"), h("pre", { class: "log" }, JSON.stringify(e.provenance, null, 2))));
