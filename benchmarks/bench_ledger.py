@@ -3,11 +3,17 @@
 Builds a ledger of N experiments with three lifecycle lines each (added, started,
 result), then times, as a user would see them:
   - bare Python start-up (`python -c pass`), the floor for any CLI;
-  - the first command after the ledger appeared (it builds the index);
+  - the first command after the ledger appeared (it builds the index), wall and CPU time,
+    and the index's size on disk beside the log's;
+  - a `git pull`-style replacement (a new file: the same bytes plus 100 new lines): the
+    next command catches up (wall, and the index's own counters say it read only the new lines);
   - `exp list --status success --task T`, `exp show ID`, `exp add`, `exp result`.
 Each figure is the median of several runs. Usage:
 
-    python benchmarks/bench_ledger.py [--experiments 100000] [--repeat 7] [--fresh-venv]
+    python benchmarks/bench_ledger.py [--experiments 100000] [--repeat 7] [--fresh-venv] [--workdir DIR]
+
+--workdir keeps the generated ledger (DIR/ledger-N.jsonl) for the next run, which copies it
+into place instead of writing it again.
 
 With --fresh-venv it installs expledger into a new virtual environment first and times
 that, as a user's clean install would run; otherwise it uses the running interpreter.
@@ -19,6 +25,8 @@ import argparse
 import json
 import os
 import random
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,6 +84,40 @@ def timed(argv: list[str], env: dict, cwd: Path) -> float:
     return elapsed
 
 
+def cpu_timed(argv: list[str], env: dict, cwd: Path) -> tuple[float, float]:
+    """(wall, user + system CPU) seconds of one command in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(argv, env, cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def index_size(ledger: Path) -> int:
+    """Bytes of the ledger's index on disk (the SQLite file and its WAL)."""
+    return sum(path.stat().st_size for path in (ledger.parent / ".exp-cache").glob(f"{ledger.name}.sqlite3*"))
+
+
+def pulled(ledger: Path, count: int, first: int) -> None:
+    """Replace the ledger as a `git pull` that brought `count` new lines does: a new file with
+    the old bytes and the new lines, renamed over it."""
+    other = ledger.with_name(".pulled.jsonl")
+    shutil.copyfile(ledger, other)
+    rng = random.Random(first)
+    with open(other, "a", encoding="utf-8") as out:
+        for n in range(first, first + count):
+            out.write(json.dumps({
+                "id": f"EXP-{n:03d}", "name": f"pulled {n}", "task": rng.choice(TASKS), "model": rng.choice(MODELS),
+                "params": {"lr": 1e-3, "layers": rng.randint(2, 24), "seed": n % 5}, "status": "QUEUED",
+                "created": "2026-01-02T00:00:00.000+00:00", "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
+                "rev": 1, "updated": "2026-01-02T00:00:00.000+00:00", "v": 1}) + "\n")
+    os.replace(other, ledger)
+
+
+CATCH_UP = ("import json, sys, time\nfrom expledger.store import open_store\n"
+            "with open_store(sys.argv[1]) as store:\n    start = time.perf_counter()\n    store.search(limit=0)\n"
+            "    print(round((time.perf_counter() - start) * 1000), json.dumps(store.index.counters()))")
+
+
 def median_ms(argv, env, cwd, repeat) -> float:
     return statistics.median(timed(argv, env, cwd) for _ in range(repeat)) * 1000
 
@@ -85,6 +127,7 @@ def main() -> None:
     parser.add_argument("--experiments", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--fresh-venv", action="store_true", help="time a clean install in a new venv")
+    parser.add_argument("--workdir", type=Path, help="keep the generated ledger here and reuse it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -92,12 +135,32 @@ def main() -> None:
         print(f"python: {python}")
         exp = [python, "-m", "expledger"]
         ledger = work / "memory/experiments/experiments.jsonl"
-        build_ledger(ledger, args.experiments)
+        kept = args.workdir / f"ledger-{args.experiments}.jsonl" if args.workdir else None
+        if kept is not None and kept.exists():
+            ledger.parent.mkdir(parents=True)
+            shutil.copyfile(kept, ledger)
+        else:
+            build_ledger(ledger, args.experiments)
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ledger, kept)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EXP_")}
-        size_mb = ledger.stat().st_size / 1e6
-        print(f"ledger: {args.experiments:,} experiments, {3 * args.experiments:,} lines, {size_mb:.0f} MB")
+        size = ledger.stat().st_size
+        print(f"ledger: {args.experiments:,} experiments, {3 * args.experiments:,} lines, {size / 1e6:.0f} MB")
         rows = [("bare python start-up", median_ms([python, "-c", "pass"], env, work, args.repeat))]
-        rows.append(("first read: index built from the log", timed(exp + ["list", "--limit", "1"], env, work) * 1000))
+        wall, cpu = cpu_timed(exp + ["list", "--limit", "1"], env, work)
+        rows.append(("first read: index built from the log", wall * 1000))
+        rows.append(("  its CPU time (user + system)", cpu * 1000))
+        print(f"index: {index_size(ledger) / 1e6:.1f} MB beside the {size / 1e6:.1f} MB log "
+              f"({index_size(ledger) / size:.2f} of it)")
+        pulled(ledger, 100, args.experiments + 1)
+        rows.append(("after a git pull of 100 lines: exp list --limit 1", timed(exp + ["list", "--limit", "1"], env, work)
+                     * 1000))
+        pulled(ledger, 100, args.experiments + 101)
+        ms, counters = subprocess.run([python, "-c", CATCH_UP, str(ledger)], env=env, cwd=work, capture_output=True,
+                                      text=True, check=True).stdout.split(maxsplit=1)
+        rows.append(("  the catch-up itself, in the process", float(ms)))
+        print(f"index counters after that catch-up: {counters.strip()}")
         middle = f"EXP-{args.experiments // 2:03d}"
         for label, argv in [
             ("exp list --status success --task asr", ["list", "--status", "success", "--task", "asr"]),
