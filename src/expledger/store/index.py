@@ -1,4 +1,4 @@
-"""A SQLite snapshot of a JSONL ledger's current state, so reads need not parse the log.
+"""A SQLite index of a JSONL ledger's current state, so reads need not parse the whole log.
 
 The log stays the single source of truth. The index remembers how far it has read
 (byte offset, line count, the bytes just before that offset, the file's identity) and on
@@ -6,12 +6,21 @@ every open reads only what was appended since. If the file was replaced, shorten
 edited, the index throws itself away and rebuilds from the log. Losing the index file
 costs time, never data: a deleted, damaged or unwritable index is rebuilt (in memory for
 one process where it cannot be written) with one warning, and no command fails for it.
+
+It does not keep a second copy of the records: each row has the columns queries filter and
+sort on, and where the record's current line is in the log (byte offset, length, CRC-32).
+A record is read back from that line. Only a record that no single line holds as it is read
+(a conflict's merged record, another tool's line put in our normal form, a line that defines
+its environment) keeps its JSON in the row. A pointer is followed only into the file the
+index read (same device and inode, at least as long), and a line whose CRC differs means the
+log was edited in place: the index is rebuilt rather than answer from stale columns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import os
 import sqlite3
@@ -25,11 +34,11 @@ from .. import schema
 from ..conflicts import conflicting, resolve
 from ..environment import compact, expand, facts_of
 from ..errors import StoreError
-from ..models import FORMAT_VERSION, Experiment, admit, fingerprint, id_number, supersedes, version
+from ..models import FORMAT_VERSION, Experiment, admit, fingerprint, id_number, supersedes
 from .base import Search
 from .sql import Compiler, SQLiteDialect, regexp
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
 COLD_BYTES = 1 << 20  # a catch-up this large takes the bulk path (orjson, indexes built after the rows)
 COUNTERS = ("builds", "replaced", "read_lines")  # kept in meta, across rebuilds
@@ -40,7 +49,12 @@ PARTIAL_GRACE = 5.0  # seconds an unfinished last line may be a write in progres
 # value as it is (a number stays a number) and sorts and compares as the record would.
 SCALAR_FIELDS = schema.names(column="column")
 JSON_FIELDS = schema.names(column="json")
-_COLUMNS = ("uuid", "id", "num", "rev", "status", *SCALAR_FIELDS, *JSON_FIELDS, "fingerprint", "line", "data")
+# `pos`, `len`, `crc`: the record's current line in the log; `data`: its JSON only where no
+# line holds it as it is read (else NULL).
+_COLUMNS = ("uuid", "id", "num", "rev", "status", *SCALAR_FIELDS, *JSON_FIELDS, "fingerprint", "pos", "len", "crc",
+            "data")
+_WHERE = ("data", "pos", "len", "crc")  # the columns a record is read back from
+_RECORD = f"record({', '.join(_WHERE)})"  # its JSON text, in SQL (LedgerIndex._sql_record)
 _INDEXES = {"exp_id": "id", "exp_num": "num, id", "exp_status": "status, task", "exp_fingerprint": "fingerprint"}
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
@@ -50,15 +64,36 @@ CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error T
 CREATE TABLE IF NOT EXISTS env(hash TEXT PRIMARY KEY, facts TEXT);
 """
 _INSERT = f"INSERT INTO exp({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_DROP_INDEXES = " ".join(f"DROP INDEX IF EXISTS {name};" for name in _INDEXES)
+# One statement each: executescript() would commit the transaction a catch-up runs in.
+_DROP_INDEXES = [f"DROP INDEX IF EXISTS {name}" for name in _INDEXES]
+_CREATE_INDEXES = [f"CREATE INDEX IF NOT EXISTS {name} ON exp({on})" for name, on in _INDEXES.items()]
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
 ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])}
 """  # rows are folded onto what the index held (_fold) before they are written
+
+
+class _PointerDialect(SQLiteDialect):
+    """SQLite's dialect, reading a field that has no column from the record's line."""
+
+    def _locate(self, path: tuple) -> tuple[str, str | None]:
+        column, json_path = super()._locate(path)
+        return (_RECORD if column == "data" else column), json_path
+
+
 _COMPILER = Compiler(
-    SQLiteDialect(scalar_columns={name for name, _ in schema.columns()}, json_columns=set(JSON_FIELDS)),
+    _PointerDialect(scalar_columns={name for name, _ in schema.columns()}, json_columns=set(JSON_FIELDS)),
     columns=schema.column_map(),
 )
+
+
+class _Moved(Exception):
+    """A pointer no longer finds its line: the ledger was replaced or cut (catch up), or
+    edited in place (`edited`: rebuild)."""
+
+    def __init__(self, edited: bool):
+        super().__init__("edited in place" if edited else "replaced")
+        self.edited = edited
 
 
 def _repairing(method):
@@ -74,6 +109,28 @@ def _repairing(method):
             return method(self, *args, **kwargs)
 
     return repaired
+
+
+def _following(method):
+    """Run a reading method; when the index's pointers no longer find their lines (the ledger
+    was replaced since the index read it, or edited in place), catch up or rebuild, and run
+    it again."""
+
+    @functools.wraps(method)
+    def following(self, *args, **kwargs):
+        for _ in range(3):
+            try:
+                return method(self, *args, **kwargs)
+            except _Moved as moved:
+                if moved.edited:
+                    self.warn(f"the ledger {self.ledger} was changed in place (not only appended to); "
+                              "rebuilt its index from it")
+                    self.rebuild()
+                else:
+                    self.sync()
+        raise StoreError(f"the ledger {self.ledger} kept changing while it was read; try again")
+
+    return following
 
 
 def _file_id(path: Path) -> tuple | None:
@@ -104,6 +161,8 @@ class LedgerIndex:
         self._warned = False
         self._envs: dict[str, dict] | None = None  # environment facts by hash, read once per connection
         self._shared: set[str] = set()  # shared IDs already warned about
+        self._fd: int | None = None  # the log, open while a read follows pointers into it
+        self._moved: _Moved | None = None  # what record() met inside a query, raised after it
 
     # --- keeping up with the log -------------------------------------------------------
 
@@ -113,8 +172,9 @@ class LedgerIndex:
 
         Appends are found by size, replacement by inode, truncation and rewrites near the
         end by the bytes before the read offset. An in-place edit of an earlier line is
-        not seen here (that would mean reading the whole log each time): `exp doctor`
-        compares every record with the log and rebuilds the index on --fix.
+        not seen here (that would mean reading the whole log each time), but a read that
+        meets it (its line's CRC differs) rebuilds the index, and `exp doctor` compares
+        every record with the log and rebuilds the index on --fix.
         `create` makes the index file even before the ledger exists (a writer is about to).
         """
         try:
@@ -132,7 +192,11 @@ class LedgerIndex:
         if self._meta("identity") != identity:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                self._catch_up(stat)
+                try:
+                    self._catch_up(stat)
+                except _Moved:  # a record the new lines change is not where the index read it
+                    self._reset()
+                    self._catch_up(stat)
 
     def rebuild(self) -> None:
         """Forget everything and read the whole log again."""
@@ -157,48 +221,20 @@ class LedgerIndex:
                 offset, lines = meta.get("offset", 0), meta.get("lines", 0)
                 handle.seek(offset)
                 chunk = handle.read()
+                complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+                del chunk
+                cold = len(complete) > COLD_BYTES  # a first build, or a big pull: the bulk path
+                collecting = gc.isenabled()
+                if cold:
+                    gc.disable()  # hundreds of thousands of small dicts: no collection finds garbage in them
+                try:
+                    lines, latest, envs, bad = self._fold_lines(complete, offset, lines, cold, handle.fileno())
+                    self._write_rows(latest, cold=cold and offset == 0, dumps=_json_codec(cold)[1])
+                finally:
+                    if collecting:
+                        gc.enable()
         except OSError as err:
             raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
-        cold = len(complete) > COLD_BYTES  # a first build, or a big pull: the bulk path
-        loads, dumps = _json_codec(cold)
-        latest: dict[str, tuple] = {}  # uuid -> (row fields, line number, raw line): the winner so far
-        envs: dict[str, dict] = {}  # environments defined by the new lines
-        bad = []
-        position = offset
-        progress = _Progress(len(complete)) if len(complete) > 20_000_000 else None
-        for raw in complete.splitlines(keepends=True):
-            lines += 1
-            if raw.strip():
-                try:
-                    data = loads(raw)
-                    uuid, rev, status = admit(data)  # the door for every line, ours or from a git union
-                except UnicodeDecodeError:
-                    bad.append((lines, position, "not UTF-8 text"))
-                except (ValueError, TypeError) as err:
-                    bad.append((lines, position, str(err)[:200]))
-                else:
-                    provenance = data.get("provenance")
-                    if provenance.__class__ is dict and "env" in provenance:
-                        facts = facts_of(provenance)
-                        if facts is not None:
-                            envs[provenance["env"]] = facts
-                    held = latest.get(uuid)
-                    if held is None and offset:  # indexed by an earlier catch-up: fold onto that
-                        held = self._indexed(uuid)
-                    found = ((uuid, rev, status.value), data, lines, raw, version(rev, data.get("updated")))
-                    latest[uuid] = found if held is None else _fold(held, found)
-            position += len(raw)
-            if progress and lines % 20_000 == 0:
-                progress.show(position - offset)
-        rows = _Rows(dumps)
-        if cold and offset == 0:  # an empty table: insert plainly, then build its indexes once
-            db.execute("PRAGMA cache_size=-65536")  # 64 MB for this connection: random uuids in the key
-            db.executescript(_DROP_INDEXES)
-            db.executemany(_INSERT, [rows.row(*held[:4]) for held in latest.values()])
-            db.executescript(_SCHEMA)
-        else:
-            db.executemany(_UPSERT, [rows.row(*held[:4]) for held in latest.values()])
         db.executemany("INSERT OR REPLACE INTO bad VALUES (?,?,?)", bad)
         if envs:
             db.executemany("INSERT OR IGNORE INTO env VALUES (?, ?)",
@@ -221,17 +257,68 @@ class LedgerIndex:
             "read_lines": lines - meta.get("lines", 0),
         }
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updated.items()])
+
+    def _fold_lines(self, complete: bytes, offset: int, lines: int, cold: bool, fd: int):
+        """The current version of every experiment the lines starting at `offset` touch
+        (folded onto what the index held for it), the environments they define and the
+        lines no read may use: (line count, {uuid: version}, {hash: facts}, bad rows)."""
+        loads = _json_codec(cold)[0]
+        latest: dict[str, tuple] = {}  # uuid -> (identity, data, raw line, version, offset): the winner so far
+        envs: dict[str, dict] = {}  # environments defined by the new lines
+        bad = []
+        position = offset
+        progress = _Progress(len(complete)) if len(complete) > 20_000_000 else None
+        for raw in complete.splitlines(keepends=True):
+            lines += 1
+            if raw.strip():
+                try:
+                    data = loads(raw)
+                    uuid, rev, status = admit(data)  # the door for every line, ours or from a git union
+                except UnicodeDecodeError:
+                    bad.append((lines, position, "not UTF-8 text"))
+                except (ValueError, TypeError) as err:
+                    bad.append((lines, position, str(err)[:200]))
+                else:
+                    provenance = data.get("provenance")
+                    if provenance.__class__ is dict and "env" in provenance:
+                        facts = facts_of(provenance)
+                        if facts is not None:
+                            envs[provenance["env"]] = facts
+                    held = latest.get(uuid)
+                    if held is None and offset:  # indexed by an earlier catch-up: fold onto that
+                        held = self._indexed(uuid, fd)
+                    found = ((uuid, rev, status.value), data, raw, (rev, data.get("updated") or ""), position)
+                    latest[uuid] = found if held is None else _fold(held, found)
+            position += len(raw)
+            if progress and lines % 20_000 == 0:
+                progress.show(position - offset)
         if progress:
             progress.done()
+        return lines, latest, envs, bad
 
-    def _indexed(self, uuid: str) -> tuple | None:
-        """What the index holds for `uuid`, in the form _catch_up folds versions in."""
-        row = self._db.execute("SELECT rev, status, line, data FROM exp WHERE uuid = ?", (uuid,)).fetchone()
+    def _write_rows(self, latest: dict[str, tuple], *, cold: bool, dumps) -> None:
+        db = self._db
+        rows = _Rows(dumps)
+        if cold:  # an empty table: insert plainly, then build its indexes once
+            db.execute("PRAGMA cache_size=-65536")  # 64 MB for this connection: random uuids in the key
+            for statement in _DROP_INDEXES:
+                db.execute(statement)
+            db.executemany(_INSERT, map(rows.row, latest.values()))
+            for statement in _CREATE_INDEXES:
+                db.execute(statement)
+        else:
+            db.executemany(_UPSERT, map(rows.row, latest.values()))
+
+    def _indexed(self, uuid: str, fd: int) -> tuple | None:
+        """What the index holds for `uuid`, in the form _catch_up folds versions in; `fd`
+        is the log being caught up (it begins with the lines the index read)."""
+        row = self._db.execute(f"SELECT rev, status, {', '.join(_WHERE)} FROM exp WHERE uuid = ?", (uuid,)).fetchone()
         if row is None:
             return None
-        rev, status, line, text = row
-        data = json.loads(text)
-        return (uuid, rev, status), data, line, text.encode(), version(rev, data.get("updated"))
+        rev, status, text, pos, length, crc = row
+        raw = text.encode() if text is not None else _pread(fd, pos, length, crc)
+        data = json.loads(raw)
+        return (uuid, rev, status), data, raw, (rev, data.get("updated") or ""), None if text is not None else pos
 
     def _continues(self, handle, stat, meta) -> str | None:
         """How the file is related to what the index read: "grown" (the same file, appended
@@ -331,6 +418,7 @@ class LedgerIndex:
             db = _memory_db()
         else:
             db.create_function("regexp", 2, regexp, deterministic=True)
+        db.create_function("record", 4, self._sql_record)
         self._db = db
         return db
 
@@ -351,6 +439,7 @@ class LedgerIndex:
         except sqlite3.Error:
             self.close()
             self._db = _memory_db()
+            self._db.create_function("record", 4, self._sql_record)
             self._in_memory = True
             self.sync.__wrapped__(self)
         self.warn(f"the index {self.cache} was damaged ({err}); rebuilt it from the ledger" if damaged else
@@ -358,28 +447,88 @@ class LedgerIndex:
 
     # --- reading -----------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """One snapshot of the index for a read, with pointers followed into the log it read."""
+        db = self._db
+        nested = db.in_transaction
+        if not nested:
+            db.execute("BEGIN")
+        try:
+            yield
+            moved, self._moved = self._moved, None
+            if moved is not None:
+                raise moved
+        finally:
+            self._moved = None
+            if not nested:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+                db.execute("COMMIT")
+
+    def _log_fd(self) -> int:
+        """The ledger open for reading, if it is the file the index's snapshot read (same
+        device and inode, not shorter): else _Moved, and the caller catches up first."""
+        if self._fd is None:
+            file, offset = self._meta("file"), self._meta("offset") or 0
+            try:
+                fd = os.open(self.ledger, os.O_RDONLY)
+            except FileNotFoundError:
+                raise _Moved(edited=False) from None
+            except OSError as err:
+                raise StoreError(f"cannot read the ledger {self.ledger}: {err.strerror}") from None
+            stat = os.fstat(fd)
+            if [stat.st_dev, stat.st_ino] != file or stat.st_size < offset:
+                os.close(fd)
+                raise _Moved(edited=False)
+            self._fd = fd
+        return self._fd
+
+    def _text(self, data: str | None, pos: int, length: int, crc: int) -> str | bytes:
+        """A row's record as JSON text: its `data`, else its line in the log."""
+        return data if data is not None else _pread(self._log_fd(), pos, length, crc)
+
+    def _sql_record(self, data, pos, length, crc):
+        """SQL's record(data, pos, len, crc): the row's JSON text, for fields without a column.
+        What stops a pointer is raised once the query is done (an error inside SQLite would
+        lose it)."""
+        if data is not None:
+            return data
+        try:
+            return _pread(self._log_fd(), pos, length, crc).decode("utf-8", "replace")
+        except _Moved as moved:
+            self._moved = moved
+            return None
+
     @_repairing
+    @_following
     def get(self, exp_id: str) -> Experiment | None:
         """By ID, else by an alias (an ID it had in a ledger merged into this one). An ID two
         experiments share after a git union means the one `doctor --fix` lets keep it
         (transfer.assign_ids: a running one, else the first created), with a warning."""
-        rows = self._db.execute("SELECT data, name, uuid FROM exp WHERE id = ? ORDER BY status != 'RUNNING', "
-                                "coalesce(created, ''), uuid LIMIT 2", (exp_id,)).fetchall()
-        row = rows[0] if rows else None
-        if len(rows) > 1 and exp_id not in self._shared:
-            self._shared.add(exp_id)
-            self.warn(f"{exp_id} names more than one experiment since ledgers were merged; this is "
-                      f"{rows[0][1]!r} ({rows[0][2][:8]}), which keeps the ID; `exp doctor --fix` gives "
-                      f"{rows[1][1]!r} ({rows[1][2][:8]}) a new one")
-        if row is None:
-            row = self._db.execute("SELECT data FROM exp WHERE EXISTS (SELECT 1 FROM json_each(exp.aliases) "
-                                   "WHERE value = ?) ORDER BY num LIMIT 1", (exp_id,)).fetchone()
-        return self._record(row[0]) if row else None
+        with self._reading():
+            rows = self._db.execute(f"SELECT {', '.join(_WHERE)}, name, uuid FROM exp WHERE id = ? "
+                                    "ORDER BY status != 'RUNNING', coalesce(created, ''), uuid LIMIT 2",
+                                    (exp_id,)).fetchall()
+            row = rows[0] if rows else None
+            if len(rows) > 1 and exp_id not in self._shared:
+                self._shared.add(exp_id)
+                self.warn(f"{exp_id} names more than one experiment since ledgers were merged; this is "
+                          f"{rows[0][4]!r} ({rows[0][5][:8]}), which keeps the ID; `exp doctor --fix` gives "
+                          f"{rows[1][4]!r} ({rows[1][5][:8]}) a new one")
+            if row is None:
+                row = self._db.execute(f"SELECT {', '.join(_WHERE)} FROM exp WHERE EXISTS (SELECT 1 FROM "
+                                       "json_each(exp.aliases) WHERE value = ?) ORDER BY num LIMIT 1",
+                                       (exp_id,)).fetchone()
+            return self._record(self._text(*row[:4])) if row else None
 
     @_repairing
+    @_following
     def get_uuid(self, uuid: str) -> Experiment | None:
-        row = self._db.execute("SELECT data FROM exp WHERE uuid = ?", (uuid,)).fetchone()
-        return self._record(row[0]) if row else None
+        with self._reading():
+            row = self._db.execute(f"SELECT {', '.join(_WHERE)} FROM exp WHERE uuid = ?", (uuid,)).fetchone()
+            return self._record(self._text(*row)) if row else None
 
     def environment(self, name: str) -> dict | None:
         """The facts of the environment with this hash, if the ledger holds them."""
@@ -387,7 +536,7 @@ class LedgerIndex:
             self._envs = {key: json.loads(facts) for key, facts in self._db.execute("SELECT hash, facts FROM env")}
         return self._envs.get(name)
 
-    def _record(self, text: str) -> Experiment:
+    def _record(self, text: str | bytes) -> Experiment:
         """A stored line as a whole record: its environment's facts put back."""
         exp = Experiment.from_line(text)
         provenance = exp.provenance
@@ -396,16 +545,30 @@ class LedgerIndex:
         return exp
 
     @_repairing
-    def lines(self) -> dict[str, str]:
-        """uuid -> the line the index holds for it, for doctor to compare with the log."""
-        return dict(self._db.execute("SELECT uuid, data FROM exp"))
+    def lines(self) -> dict[str, str | None]:
+        """uuid -> the line the index holds for it, for doctor to compare with the log (None
+        where that line is no longer in the log as the index read it)."""
+        held: dict[str, str | None] = {}
+        with self._reading():
+            for uuid, *where in self._db.execute(f"SELECT uuid, {', '.join(_WHERE)} FROM exp"):
+                try:
+                    text = self._text(*where)
+                except _Moved:
+                    text = None
+                held[uuid] = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        return held
 
     @_repairing
     def max_number(self) -> int:
         return self._db.execute("SELECT coalesce(max(num), 0) FROM exp").fetchone()[0]
 
     @_repairing
+    @_following
     def search(self, search: Search) -> tuple[list[Experiment], int]:
+        with self._reading():
+            return self._search(search)
+
+    def _search(self, search: Search) -> tuple[list[Experiment], int]:
         where, args = _COMPILER.where(search)
         if search.limit == 0:
             return [], self._count(where, args)
@@ -423,14 +586,18 @@ class LedgerIndex:
                 f"SELECT rowid FROM exp WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", page)]
         if not picked:
             return [], self._count(where, args) if search.offset else 0
-        rows = dict(self._db.execute(
-            f"SELECT rowid, data FROM exp WHERE rowid IN ({','.join('?' * len(picked))})", [r for r, _ in picked]))
-        return [self._record(rows[rowid]) for rowid, _ in picked], picked[0][1]
+        rows = {rowid: where for rowid, *where in self._db.execute(
+            f"SELECT rowid, {', '.join(_WHERE)} FROM exp WHERE rowid IN ({','.join('?' * len(picked))})",
+            [r for r, _ in picked])}
+        return [self._record(self._text(*rows[rowid])) for rowid, _ in picked], picked[0][1]
 
     def _count(self, where: str, args: list) -> int:
         return self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
 
     def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -440,14 +607,14 @@ class LedgerIndex:
 def _fold(held: tuple, found: tuple) -> tuple:
     """The current version of an experiment after `found` (a later line) meets `held`:
     conflicts.resolve's rule, on dicts where no conflict is possible (nearly always)."""
-    old, new = held[4], found[4]
+    old, new = held[3], found[3]
     if old[0] == 0 or new[0] == 0:
         return found if supersedes(new, old) else held
     if old != new:
         lower, higher = (held, found) if old < new else (found, held)
-        if not conflicting(lower[1], higher[1]):
+        if not _has_outcome(lower[1]) or not conflicting(lower[1], higher[1]):
             return higher
-    elif held[3] == found[3]:
+    elif held[2] == found[2]:
         return found
     before, after = Experiment.from_dict(held[1]), Experiment.from_dict(found[1])
     merged, _ = resolve(before, after)
@@ -455,7 +622,24 @@ def _fold(held: tuple, found: tuple) -> tuple:
         return held if merged is before else found
     raw = merged.to_line()
     data = json.loads(raw)
-    return (merged.uuid, merged.rev, merged.status.value), data, found[2], raw, version(merged.rev, merged.updated)
+    return (merged.uuid, merged.rev, merged.status.value), data, raw, (merged.rev, merged.updated or ""), None
+
+
+_OUTCOMES = frozenset(("SUCCESS", "FAILED", "CANCELLED"))
+
+
+def _has_outcome(data: dict) -> bool:
+    """Whether conflicts.outcome_keys(data) may be non-empty: a queued or running version
+    with no history (most lines) conflicts with nothing, and costs no JSON to say so."""
+    return bool(data.get("history")) or str(data.get("status") or "").upper() in _OUTCOMES
+
+
+def _pread(fd: int, pos: int, length: int, crc: int) -> bytes:
+    """The line at `pos`, if it is still the one the index read (its CRC-32), else _Moved."""
+    raw = os.pread(fd, length, pos)
+    if len(raw) != length or zlib.crc32(raw) != crc:
+        raise _Moved(edited=True)
+    return raw
 
 
 def indexed_form(data: dict, raw: bytes) -> tuple[dict, bytes]:
@@ -479,9 +663,13 @@ class _Rows:
         self.dumps = dumps
         self.prints: dict[tuple, str] = {}  # (task, model, params as JSON) -> fingerprint
 
-    def row(self, identity: tuple, data: dict, line: int, raw: bytes) -> tuple:
-        uuid, rev, status = identity
-        data, raw = indexed_form(data, raw)
+    def row(self, found: tuple) -> tuple:
+        """The row of a version from _fold_lines: a pointer to its line when the line is the
+        record as it is read, else its JSON."""
+        (uuid, rev, status), data, line, _, pos = found
+        data, raw = indexed_form(data, line)
+        where = (pos, len(raw), zlib.crc32(raw), None) if pos is not None and raw is line else \
+            (None, None, None, raw.decode("utf-8", "replace"))
         exp_id = data["id"]
         columns = [self.column(data.get(f, _EMPTY.get(f))) for f in JSON_FIELDS]
         task, model = data.get("task"), data.get("model")
@@ -490,7 +678,7 @@ class _Rows:
         if printed is None:
             printed = self.prints[key] = fingerprint(task, model, data.get("params") or {})
         return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f, _EMPTY.get(f)) for f in SCALAR_FIELDS),
-                *columns, printed, line, raw.decode("utf-8", "replace"))
+                *columns, printed, *where)
 
     def column(self, value) -> str:
         """JSON text of a params/metrics/tags/aliases value; the common empty ones as they are."""
