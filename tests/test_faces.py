@@ -183,3 +183,30 @@ def test_the_ledger_above_gives_every_face_something_to_show(filled):
         assert steps.series(store, "1").series["loss"]["values"] == [3.0, 2.0, None]
         assert notes.notes(store, task="asr").notes.tasks[0].failures
         assert search.status_counts(store, task="asr").counts["FAILED"] == 1
+
+
+def test_a_cancel_answers_alike_on_every_face(filled, exp):
+    """Writes too: the CLI's, the web API's and the MCP tool's answers to a cancel are one schema."""
+    from expledger.web.server import build_app
+
+    with open_store(filled) as store:
+        queued = [record.add(store, name=f"q{n}", command="true").experiment.id for n in range(3)]
+    shown = exp("--store", filled, "cancel", queued[0], "--reason", "superseded", "--json")
+    assert shown.code == 0, shown.err
+    answers = [json.loads(shown.out)]
+    with TestClient(build_app(filled), base_url="http://127.0.0.1") as client:
+        answers.append(client.post(f"/api/experiments/{queued[1]}/cancel", json={"reason": "superseded"}).json())
+
+    async def call():
+        from mcp import Client
+
+        from expledger.mcp_server import build_server
+
+        async with Client(build_server(filled)) as client:
+            return await client.call_tool("cancel", {"id": queued[2], "reason": "superseded"})
+
+    answers.append(anyio.run(call).structured_content)
+    cli, web, mcp = ({**answer, "experiment": sorted(answer["experiment"])} for answer in answers)
+    assert cli == web == mcp and cli["process"] is None
+    assert [a["experiment"]["status"] for a in answers] == ["CANCELLED"] * 3
+    assert [a["experiment"]["summary"] for a in answers] == ["superseded"] * 3
