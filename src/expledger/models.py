@@ -356,9 +356,13 @@ def read_identity(data: Any) -> tuple[str, int, Status]:
             status = Status.parse(word)
         except BadInput as err:
             raise ValueError(str(err)) from None
-    for name in ("params", "metrics", "system"):
-        if not isinstance(data.get(name) or {}, dict):
-            raise ValueError(f"{name} is not a JSON object")
+    get = data.get
+    if not isinstance(get("params") or {}, dict):
+        raise ValueError("params is not a JSON object")
+    if not isinstance(get("metrics") or {}, dict):
+        raise ValueError("metrics is not a JSON object")
+    if not isinstance(get("system") or {}, dict):
+        raise ValueError("system is not a JSON object")
     if not isinstance(data.get("tags") or [], (list, str)):
         raise ValueError("tags is not a list")
     if not isinstance(data.get("files") or [], list):
@@ -393,25 +397,36 @@ def admit(data: Any) -> tuple[str, int, Status]:
     if uuid is not None and not (isinstance(uuid, str) and _UUID.fullmatch(uuid)):
         raise ValueError(f"uuid {str(uuid)[:40]!r} is not a UUID")
     aliases = data.get("aliases") or []
-    if not isinstance(aliases, list) or not all(isinstance(a, str) and _STORED_ID.fullmatch(a) for a in aliases):
+    if not isinstance(aliases, list) or (aliases and not all(isinstance(a, str) and _STORED_ID.fullmatch(a)
+                                                             for a in aliases)):
         raise ValueError("aliases are not IDs like EXP-001")
+    # This runs on every line of a ledger's first read: parse_time's test, inlined, and the
+    # runner's fields only looked at when there is a runner.
+    fromisoformat = datetime.fromisoformat
     for name in _TIMES:
         value = data.get(name)
-        if value is not None and not (isinstance(value, str) and len(value) <= 64 and parse_time(value)):
-            raise ValueError(f"{name} is not an ISO 8601 time")
+        if value is not None:
+            try:
+                if not (isinstance(value, str) and value and len(value) <= 64):
+                    raise ValueError
+                fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{name} is not an ISO 8601 time") from None
     runner = data.get("runner") or {}
     if not isinstance(runner, dict) or not isinstance(data.get("provenance") or {}, dict):
         raise ValueError("runner or provenance is not a JSON object")
-    for name in _RUNNER_INTS:
-        value = runner.get(name)
-        if value is not None and not (type(value) is int and 0 < value < 2**31 or name != "pid" and value == 0):
-            raise ValueError(f"runner.{name} is not a positive whole number")
-    for name in _RUNNER_TEXTS:
-        value = runner.get(name)
-        if value is not None and not (isinstance(value, str) and len(value) <= MAX_TEXT):
-            raise ValueError(f"runner.{name} is not text")
-    for name in ("command", "workdir", "name"):
-        if data.get(name) is not None and not isinstance(data[name], str):
+    if runner:
+        for name in _RUNNER_INTS:
+            value = runner.get(name)
+            if value is not None and not (type(value) is int and 0 < value < 2**31 or name != "pid" and value == 0):
+                raise ValueError(f"runner.{name} is not a positive whole number")
+        for name in _RUNNER_TEXTS:
+            value = runner.get(name)
+            if value is not None and not (isinstance(value, str) and len(value) <= MAX_TEXT):
+                raise ValueError(f"runner.{name} is not text")
+    get = data.get
+    for value, name in ((get("command"), "command"), (get("workdir"), "workdir"), (get("name"), "name")):
+        if value is not None and not isinstance(value, str):
             raise ValueError(f"{name} is not text")
     return identity
 

@@ -38,7 +38,7 @@ from ..models import FORMAT_VERSION, Experiment, admit, fingerprint, id_number, 
 from .base import Search
 from .sql import Compiler, SQLiteDialect, regexp
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 _TAIL = 64  # bytes before the read offset that must be unchanged for the index to stay valid
 COLD_BYTES = 1 << 20  # a catch-up this large takes the bulk path (orjson, indexes built after the rows)
 COUNTERS = ("builds", "replaced", "read_lines")  # kept in meta, across rebuilds
@@ -55,18 +55,23 @@ _COLUMNS = ("uuid", "id", "num", "rev", "status", *SCALAR_FIELDS, *JSON_FIELDS, 
             "data")
 _WHERE = ("data", "pos", "len", "crc")  # the columns a record is read back from
 _RECORD = f"record({', '.join(_WHERE)})"  # its JSON text, in SQL (LedgerIndex._sql_record)
-_INDEXES = {"exp_id": "id", "exp_num": "num, id", "exp_status": "status, task", "exp_fingerprint": "fingerprint"}
+# uuid is unique through an index, not a primary key, so a first build can drop it with the
+# others and build it once after the rows (random keys inserted one by one cost more).
+_INDEXES = {"exp_uuid": "UNIQUE INDEX IF NOT EXISTS exp_uuid ON exp(uuid)", "exp_id": "INDEX IF NOT EXISTS exp_id ON exp(id)",
+            "exp_num": "INDEX IF NOT EXISTS exp_num ON exp(num, id)",
+            "exp_status": "INDEX IF NOT EXISTS exp_status ON exp(status, task)",
+            "exp_fingerprint": "INDEX IF NOT EXISTS exp_fingerprint ON exp(fingerprint)"}
+# One statement each: executescript() would commit the transaction a catch-up runs in.
+_DROP_INDEXES = [f"DROP INDEX IF EXISTS {name}" for name in _INDEXES]
+_CREATE_INDEXES = [f"CREATE {index}" for index in _INDEXES.values()]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
-CREATE TABLE IF NOT EXISTS exp(uuid TEXT PRIMARY KEY, {", ".join(_COLUMNS[1:])});
-{"".join(f"CREATE INDEX IF NOT EXISTS {name} ON exp({on});{chr(10)}" for name, on in _INDEXES.items())}\
+CREATE TABLE IF NOT EXISTS exp({", ".join(_COLUMNS)});
+{"".join(f"{statement};{chr(10)}" for statement in _CREATE_INDEXES)}\
 CREATE TABLE IF NOT EXISTS bad(line INTEGER PRIMARY KEY, offset INTEGER, error TEXT);
 CREATE TABLE IF NOT EXISTS env(hash TEXT PRIMARY KEY, facts TEXT);
 """
 _INSERT = f"INSERT INTO exp({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-# One statement each: executescript() would commit the transaction a catch-up runs in.
-_DROP_INDEXES = [f"DROP INDEX IF EXISTS {name}" for name in _INDEXES]
-_CREATE_INDEXES = [f"CREATE INDEX IF NOT EXISTS {name} ON exp({on})" for name, on in _INDEXES.items()]
 _UPSERT = f"""
 INSERT INTO exp({", ".join(_COLUMNS)}) VALUES ({", ".join("?" * len(_COLUMNS))})
 ON CONFLICT(uuid) DO UPDATE SET {", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])}
@@ -270,7 +275,7 @@ class LedgerIndex:
         progress = _Progress(len(complete)) if len(complete) > 20_000_000 else None
         for raw in complete.splitlines(keepends=True):
             lines += 1
-            if raw.strip():
+            if raw[:1] == b"{" or raw.strip():  # (strip copies the line: not for one that is surely not blank)
                 try:
                     data = loads(raw)
                     uuid, rev, status = admit(data)  # the door for every line, ours or from a git union
@@ -287,7 +292,7 @@ class LedgerIndex:
                     held = latest.get(uuid)
                     if held is None and offset:  # indexed by an earlier catch-up: fold onto that
                         held = self._indexed(uuid, fd)
-                    found = ((uuid, rev, status.value), data, raw, (rev, data.get("updated") or ""), position)
+                    found = ((uuid, rev, status._value_), data, raw, (rev, data.get("updated") or ""), position)
                     latest[uuid] = found if held is None else _fold(held, found)
             position += len(raw)
             if progress and lines % 20_000 == 0:
@@ -671,23 +676,31 @@ class _Rows:
         where = (pos, len(raw), zlib.crc32(raw), None) if pos is not None and raw is line else \
             (None, None, None, raw.decode("utf-8", "replace"))
         exp_id = data["id"]
-        columns = [self.column(data.get(f, _EMPTY.get(f))) for f in JSON_FIELDS]
-        task, model = data.get("task"), data.get("model")
+        get, dumps = data.get, self.dumps
+        # JSON text of params/metrics/tags/aliases; the common empty ones as they are
+        columns = [dumps(value) if value else _EMPTY_TEXT.get(value.__class__, "null")
+                   for value in [get(name, default) for name, default in _JSON_DEFAULTS]]
+        task, model = get("task"), get("model")
         key = (repr(task), repr(model), columns[0])
         printed = self.prints.get(key)
         if printed is None:
-            printed = self.prints[key] = fingerprint(task, model, data.get("params") or {})
-        return (uuid, exp_id, id_number(exp_id), rev, status, *(data.get(f, _EMPTY.get(f)) for f in SCALAR_FIELDS),
+            printed = self.prints[key] = fingerprint(task, model, get("params") or {})
+        return (uuid, exp_id, _number(exp_id), rev, status, *[get(name, default) for name, default in _SCALAR_DEFAULTS],
                 *columns, printed, *where)
-
-    def column(self, value) -> str:
-        """JSON text of a params/metrics/tags/aliases value; the common empty ones as they are."""
-        if not value:
-            return "[]" if isinstance(value, list) else "{}" if isinstance(value, dict) else "null"
-        return self.dumps(value)
 
 
 _EMPTY = {"priority": 0, "aliases": []}  # what a line that leaves them out means
+_SCALAR_DEFAULTS = tuple((name, _EMPTY.get(name)) for name in SCALAR_FIELDS)
+_JSON_DEFAULTS = tuple((name, _EMPTY.get(name)) for name in JSON_FIELDS)
+_EMPTY_TEXT = {list: "[]", dict: "{}"}
+
+
+def _number(exp_id: str) -> int | None:
+    """id_number of an ID the door let in (EXP- and digits), without a regular expression."""
+    try:
+        return int(exp_id[4:])
+    except ValueError:
+        return id_number(exp_id)
 
 
 def _json_codec(bulk: bool):
