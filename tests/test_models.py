@@ -72,7 +72,7 @@ def test_a_failure_without_any_reason_is_refused():
 
 def test_a_finished_result_is_replaced_only_with_force_and_kept_in_history():
     first = models.record_result(_queued(), status=Status.SUCCESS, metrics={"acc": 0.9}, summary="ok")
-    with pytest.raises(IllegalTransition, match="--force"):
+    with pytest.raises(IllegalTransition, match="force=True"):
         models.record_result(first, status=Status.FAILED, reason="bug in eval")
     second = models.record_result(first, status=Status.FAILED, reason="bug in eval", force=True)
     assert second.status is Status.FAILED and second.metrics == {}

@@ -74,7 +74,7 @@ def test_any_text_parses_or_fails_with_a_clean_message(text):
     try:
         parse(text)
     except BadInput as err:
-        assert str(err).startswith("--where: ")
+        assert str(err).startswith("where: ") and err.for_cli().startswith("--where: ")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -817,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return cli.main(args=args, prog_name="exp", standalone_mode=False) or 0
     except ExpledgerError as err:
-        return _fail(str(err), err.kind, err.exit_code, as_json)
+        return _fail(err.for_cli(), err.kind, err.exit_code, as_json)  # the flags, where the library names keywords
     except click.UsageError as err:
         where = err.ctx.command_path if err.ctx else "exp"
         message = " ".join(err.format_message().split())

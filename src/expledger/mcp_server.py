@@ -294,7 +294,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
         except ExpledgerError as err:
             from mcp.server.mcpserver.exceptions import ResourceError
 
-            raise ResourceError(f"{err.kind}: {err}") from None
+            raise ResourceError(f"{err.kind}: {err.for_cli()}") from None
 
     for prompt in PROMPTS:
         server.prompt(name=prompt.__name__, description=prompt.__doc__)(prompt)
@@ -307,8 +307,8 @@ def _failure(err: ExpledgerError):
 
     from .output import envelope
 
-    error = {"type": err.kind, "message": str(err), "exit_code": err.exit_code}
-    return CallToolResult(content=[TextContent(type="text", text=f"{err.kind}: {err}")],
+    error = {"type": err.kind, "message": err.for_cli(), "exit_code": err.exit_code}
+    return CallToolResult(content=[TextContent(type="text", text=f"{err.kind}: {error['message']}")],
                           structured_content=envelope({"error": error}, ok=False), is_error=True)
 
 

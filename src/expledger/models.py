@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from .errors import BadInput, IllegalTransition
+from .errors import BadInput, IllegalTransition, keyword, literal
 from .schema import supersedes as supersedes  # which version is current: the rule is in schema.py
 from .schema import version as version
 
@@ -208,8 +208,8 @@ def check_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     for name, value in metrics.items():
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise BadInput(f"metric {name!r} must be a number or a list of numbers, not {_JSON_KINDS.get(type(value), 'that')}"
-                           " (put words in --summary)")
+            raise BadInput(f"metric {literal(repr(name))} must be a number or a list of numbers, not "
+                           f"{_JSON_KINDS.get(type(value), 'that')} (put words in {{0}})", arguments=(keyword("summary"),))
     return metrics
 
 
@@ -462,13 +462,15 @@ def new_experiment(
     `exp worker --only-from-host` looks."""
     name = (name or "").strip()
     if not name:
-        raise BadInput("the experiment needs a name: pass --name \"…\"")
+        raise BadInput("the experiment needs a name: pass {0}", arguments=(keyword("name", '"…"'),))
     if params is not None and not isinstance(params, dict):
         raise BadInput("params must be a JSON object like {\"lr\": 0.001}")
     if status not in (Status.QUEUED, Status.RUNNING):
-        raise BadInput("a new experiment starts as queued or running; record results with `exp result`")
+        raise BadInput("a new experiment starts as queued or running; record results with {0}",
+                       arguments=(keyword("result", python="Store.result()", cli="`exp result`"),))
     if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1):
-        raise BadInput(f"--gpus must be a whole number of GPUs, 1 or more, not {gpus!r}")
+        raise BadInput(f"{{0}} must be a whole number of GPUs, 1 or more, not {literal(repr(gpus))}",
+                       arguments=(keyword("gpus"),))
     stamp = now_iso(now)
     return Experiment(
         id="",
@@ -660,18 +662,20 @@ def record_result(
     if status is Status.FAILED:
         reason = reason or summary
         if not (reason or "").strip():
-            raise BadInput("a failed result needs a reason: pass --reason \"…\" or --summary \"…\"")
+            raise BadInput("a failed result needs a reason: pass {0} or {1}",
+                           arguments=(keyword("reason", '"…"'), keyword("summary", '"…"')))
     elif reason is not None:
         if status is Status.SUCCESS:
-            raise BadInput("--reason is for failed or cancelled results; describe a success with --summary")
+            raise BadInput("{0} is for failed or cancelled results; describe a success with {1}",
+                           arguments=(keyword("reason"), keyword("summary")))
         summary = summary or reason  # a cancellation's reason is kept as its summary, as `cancel` does
     history = exp.history
     merged = dict(exp.metrics)
     if exp.status.finished:
         if not force:
             raise IllegalTransition(
-                f"{exp.id} already has a result ({exp.status.value}); "
-                "pass --force to replace it (the old result is kept in its history)"
+                f"{literal(exp.id)} already has a result ({exp.status.value}); "
+                "pass {0} to replace it (the old result is kept in its history)", arguments=(keyword("force", "True"),)
             )
         history = [*history, _result_of(exp, replaced=now_iso(now))]
         merged = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import BadInput
+from .errors import Argument, BadInput, keyword, literal
 from .schema import names
 
 TOP_FIELDS = names(queryable=True, nested=False)  # the record's fields, described in schema.py
@@ -110,8 +110,10 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
-def _error(message: str) -> BadInput:
-    return BadInput(f"--where: {message}")
+def _error(message: str, argument: str | Argument = "where") -> BadInput:
+    """BadInput about the argument (`where`, the CLI's --where) that holds the expression."""
+    return BadInput("{0}: " + literal(message),
+                    arguments=(argument if isinstance(argument, Argument) else keyword(argument),))
 
 
 def _unquote(text: str) -> str:
@@ -303,15 +305,18 @@ def _normalise(path: tuple, value, token: _Token):
     return value
 
 
-def field_path(text: str, *, flag: str = "--columns") -> tuple:
-    """One field name (`name`, `params.lr`, `metrics."top-1"`) as a path; BadInput if unknown."""
+def field_path(text: str, *, flag: str | Argument = "columns") -> tuple:
+    """One field name (`name`, `params.lr`, `metrics."top-1"`) as a path; BadInput naming the
+    argument `flag` (a keyword such as `group_by`; the CLI shows it as --group-by) if unknown."""
+    argument = flag if isinstance(flag, Argument) else flag.lstrip("-").replace("-", "_")
     match = _TOKENS.fullmatch(text.strip())
     if not match or match.lastgroup != "word":
-        raise BadInput(f"{flag}: not a field name: {text!r}")
+        raise _error(f"not a field name: {text!r}", argument)
     try:
         return _field(_Token("word", match.group(), 1))
     except BadInput as err:
-        raise BadInput(str(err).replace("--where", flag).replace(" at column 1", "")) from None
+        detail = str(err).partition(": ")[2].replace(" at column 1", "")
+        raise _error(detail, argument) from None
 
 
 def parse(text: str):

@@ -17,7 +17,7 @@ never backtracks, so `(a+)+$` against a long name takes linear time.
 
 from __future__ import annotations
 
-from .errors import BadInput
+from .errors import BadInput, keyword, literal
 
 MAX_LENGTH = 1_000  # characters in one pattern
 MAX_REPEAT = 255  # PostgreSQL's limit on {m,n}
@@ -34,7 +34,8 @@ class _Parser:
         self.text, self.pos, self.column = pattern, 0, column
 
     def fail(self, message: str) -> BadInput:
-        return BadInput(f"--where: {message} in the regular expression at column {self.column + self.pos}")
+        return BadInput("{0}: " + literal(f"{message} in the regular expression at column {self.column + self.pos}"),
+                        arguments=(keyword("where"),))
 
     def peek(self, ahead: int = 0) -> str:
         index = self.pos + ahead
@@ -203,7 +204,8 @@ def translate(pattern: str, *, column: int = 1) -> str:
     """The pattern in the dialect's canonical form (same meaning on RE2 and PostgreSQL);
     BadInput naming the construct and its column when it is outside the dialect."""
     if len(pattern) > MAX_LENGTH:
-        raise BadInput(f"--where: the regular expression at column {column} is too long (at most {MAX_LENGTH} characters)")
+        raise BadInput(f"{{0}}: the regular expression at column {column} is too long (at most {MAX_LENGTH} characters)",
+                       arguments=(keyword("where"),))
     parser = _Parser(pattern, column)
     text, _ = parser.alternation(0)
     if parser.pos != len(pattern):

@@ -22,17 +22,16 @@ import threading
 import time
 from array import array
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import models
 from .errors import BadInput
 from .liveness import heartbeat_interval, runner_info
 from .models import Experiment, Status
 
 if TYPE_CHECKING:
+    from .lifecycle import Transition
     from .store.base import Store
 
 FLUSH_SECONDS = 1.0
@@ -149,7 +148,9 @@ class Run:
             json.dumps(params)
         except (TypeError, ValueError):
             raise BadInput("params must be a dict of JSON values (numbers, text, lists, objects)") from None
-        self._write("params", lambda exp, now: models.add_params(exp, params, attempt=self.attempt))
+        from .lifecycle import Amend
+
+        self._write("params", Amend(params=params, attempt=self.attempt))
 
     def log_file(self, path: str | os.PathLike[str], *, kind: str = "file") -> list[dict[str, Any]]:
         """Record a file the run produced (or every file under a folder): its path, size,
@@ -163,7 +164,9 @@ class Run:
         if self.finished:
             raise BadInput(f"{self.id} is finished; log its files before the result")
         entries = describe(path, kind=kind, run_dir=self.run_dir, root=workspace(self.store))
-        self._write("files", lambda exp, now: models.add_files(exp, entries, attempt=self.attempt))
+        from .lifecycle import Amend
+
+        self._write("files", Amend(files=entries, attempt=self.attempt))
         return entries
 
     @property
@@ -203,6 +206,8 @@ class Run:
         Attached to `exp run`, this records metrics and summary only: the runner records the
         status from the exit code.
         """
+        from .lifecycle import Result, Update
+
         if self.finished:
             raise BadInput(f"{self.id} already has a result")
         status = Status.parse(status) if isinstance(status, str) else status
@@ -215,30 +220,24 @@ class Run:
         system: dict[str, Any] = self._sampler.stop() if self._sampler else {}
         if self.attached:  # the runner records the status, as the code declares it here
             declared = None if status is Status.SUCCESS else {"status": status.value, "reason": reason or summary}
-            change = lambda exp, now: models.update_running(  # noqa: E731
-                exp, metrics=final, summary=summary, attempt=self.attempt, declared=declared)
+            change: Transition = Update(metrics=final, summary=summary, attempt=self.attempt, declared=declared)
         else:
-            change = lambda exp, now: models.record_result(  # noqa: E731
-                models.add_system(exp, system), status=status, metrics=final, summary=summary, reason=reason,
-                runner={"ended": models.now_iso(now)}, now=now)
+            change = Result(status=status, metrics=final, summary=summary, reason=reason, system=system, ended=True)
         updated = self._write("result", change)
         if updated is not _FAILED:
             self.experiment = updated
         self._release()
         return self.experiment
 
-    def _write(self, kind: str, change: Callable[[Experiment, datetime], Experiment]) -> Any:
-        """Change the record through the run's own store connection, one write at a time;
+    def _write(self, kind: str, change: Transition | None) -> Any:
+        """Apply a transition through the run's own store connection, one write at a time;
         provenance collected since the last write rides along (a short run: no line of its own)."""
+        from .lifecycle import Amend, Chain
+
         with self._writing:
             provenance, self._provenance = self._provenance, None
-
-            def apply(exp: Experiment, now: datetime) -> Experiment:
-                if provenance:
-                    exp = models.add_provenance(exp, provenance)
-                return change(exp, now)
-
-            updated = self._guard(kind, self.store.modify, self.id, apply)
+            steps = ((Amend(provenance=provenance),) if provenance else ()) + ((change,) if change else ())
+            updated = self._guard(kind, self.store.apply, self.id, Chain(steps=steps))
             if updated is _FAILED and provenance and self._provenance is None:
                 self._provenance = provenance  # not written: keep it for the next write
             return updated
@@ -302,7 +301,7 @@ class Run:
         while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
             if self._provenance is not None and not self._stop.is_set():  # a run that lasts: record where it runs
-                self._write("provenance", lambda exp, now: exp)
+                self._write("provenance", None)
             if not self.attached and time.monotonic() >= next_beat:
                 self._guard("heartbeat", self.store.heartbeat, self.experiment)
                 next_beat = time.monotonic() + heartbeat_interval()
@@ -377,8 +376,10 @@ def start(name: str | None = None, *, task: str | None = None, model: str | None
         opened = open_store(os.environ.get("EXP_STORE") or resolve_store()[0])
         experiment = opened.get(os.environ["EXP_ID"])
         if task or model or params or tags:  # what the code says it runs goes on the record
-            experiment = opened.modify(experiment.id, lambda exp, now: models.update_running(
-                exp, task=task, model=model, params=params, tags=tags, attempt=_runner_attempt()))
+            from .lifecycle import Update
+
+            experiment = opened.apply(experiment.id, Update(task=task, model=model, params=params, tags=tuple(tags),
+                                                            attempt=_runner_attempt()))
         return Run(opened, experiment, attached=True, owns_store=True).begin()
     opened = open_store(resolve_store(store)[0])
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"

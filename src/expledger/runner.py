@@ -247,12 +247,12 @@ class Execution:
     def _note_group(self) -> None:
         """Record the command's process group, so a reaper on this host can make sure it is
         gone before the run is retried (liveness.group_gone)."""
+        from .lifecycle import Amend
         from .liveness import process_start
 
         group = {"pgid": self.proc.pid, "pgid_start": process_start(self.proc.pid)}
         try:
-            self.exp = self.store.modify(self.exp.id, lambda exp, now: models.close_run(
-                exp, runner=group, attempt=self.attempt))
+            self.exp = self.store.apply(self.exp.id, Amend(runner=group, attempt=self.attempt))
         except ExpledgerError:
             pass  # claimed elsewhere already: the heartbeat stops the command
 
@@ -293,25 +293,16 @@ class Execution:
         if warnings:
             runner["warnings"] = warnings
 
-        def record(exp: Experiment, now) -> Experiment:
-            # Final metrics: the metrics file wins, then what the API recorded, then the last logged step.
-            metrics = {**{k: v for k, v in last_logged.items() if k not in exp.metrics}, **written}
-            final, why = status, reason
-            declared = exp.runner.get("declared") or {}
-            if status is Status.SUCCESS and declared.get("status") in ("FAILED", "CANCELLED"):
-                final = Status(declared["status"])  # the code said how it ended: run.result("failed", …)
-                why = declared.get("reason") or f"the script recorded {final.value.lower()}"
-            return models.record_result(
-                models.add_system(exp, self.system), status=final, metrics=metrics,
-                reason=why if final is Status.FAILED else None, summary=why if final is Status.CANCELLED else None,
-                attempt=self.attempt, runner=runner, now=now)
+        from .lifecycle import Amend, Finish
 
+        # Final metrics: the metrics file wins, then what the API recorded, then the last logged step.
+        verdict = Finish(status=status, reason=reason, metrics=written, fallback=last_logged, system=self.system,
+                         runner=runner, attempt=self.attempt)
         try:
-            final = self.store.modify(self.exp.id, record)
+            final = self.store.apply(self.exp.id, verdict)
         except IllegalTransition:  # cancelled or re-claimed meanwhile: keep that, add how we ended
             try:
-                final = self.store.modify(self.exp.id, lambda exp, now: models.close_run(
-                    models.add_system(exp, self.system), runner=runner, attempt=self.attempt))
+                final = self.store.apply(self.exp.id, Amend(system=self.system, runner=runner, attempt=self.attempt))
             except IllegalTransition:
                 final = self.store.get(self.exp.id)
         finally:

@@ -74,12 +74,13 @@ class Worker:
         self.wake.set()
 
     def _give_back(self, execution: Execution, why: str) -> None:
+        from .lifecycle import Requeue
         from .store import open_store
 
         try:
             with open_store(self.url) as store:
-                store.modify(execution.exp.id, lambda exp, now: models.requeue(
-                    exp, reason=f"worker stopped: {why}", attempt=execution.attempt, ended_as="CANCELLED", now=now))
+                store.apply(execution.exp.id, Requeue(reason=f"worker stopped: {why}", attempt=execution.attempt,
+                                                      ended_as="CANCELLED"))
         except ExpledgerError:
             pass  # finished or lost meanwhile
         execution.stop(f"re-queued: {why}")
@@ -234,6 +235,7 @@ class Worker:
         return took
 
     def _execute(self, exp: Experiment, gpus: list[str]) -> None:
+        from .lifecycle import Requeue
         from .store import open_store
 
         try:
@@ -241,9 +243,8 @@ class Worker:
                 env = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {}
                 folder = self.folder_for(exp)
                 if folder is None:  # gone since the claim: never run code from the wrong folder
-                    store.modify(exp.id, lambda current, now: models.requeue(
-                        current, reason="its folder disappeared from this machine", attempt=exp.runner.get("attempt"),
-                        now=now))
+                    store.apply(exp.id, Requeue(reason="its folder disappeared from this machine",
+                                                attempt=exp.runner.get("attempt")))
                     self.report(f"{exp.id} re-queued: its folder disappeared from this machine")
                     return
                 execution = Execution(store, exp, exp.command, shell=True, cwd=folder, env=env,

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from expledger import schema
-from expledger.errors import NotFound
 from expledger.models import Experiment, format_id
 from expledger.store.base import Search, Store
 from expledger.store.sql import Compiler, SQLiteDialect, regexp
@@ -75,15 +74,10 @@ class SQLiteStore(Store):
             self.db.execute(_INSERT, self._row(created))
         return created
 
-    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
-        with self._transaction():
-            current = self._lookup(exp_id)
-            if current is None:
-                raise NotFound(f"no experiment {exp_id} in {self.display_url}")
-            changed = change(current)
-            self.db.execute(f"UPDATE experiments SET ({_ROW}) = ({', '.join('?' * (len(_NAMES) + 1))}) "
-                            "WHERE uuid = ?", (*self._row(changed), current.uuid))
-        return changed
+    def _write_if(self, exp: Experiment, expected_rev: int) -> bool:
+        # One statement is atomic: the compare-and-set is its WHERE (Store.modify retries on False).
+        return self.db.execute(f"UPDATE experiments SET ({_ROW}) = ({', '.join('?' * (len(_NAMES) + 1))}) "
+                               "WHERE uuid = ? AND rev = ?", (*self._row(exp), exp.uuid, expected_rev)).rowcount == 1
 
     def _lookup(self, exp_id: str) -> Experiment | None:
         row = self.db.execute("SELECT data FROM experiments WHERE id = ? ORDER BY num LIMIT 1", (exp_id,)).fetchone()

@@ -22,15 +22,15 @@ def requeue(exp_ids, reason):
     Example:
       exp requeue EXP-012 EXP-013 --reason "fixed the data loader"
     """
+    from ..lifecycle import Retry
     from ..liveness import who
-    from ..models import retry
 
     store = open_ledger(reap=True)
     found = [store.get(ref) for ref in dict.fromkeys(exp_ids)]
-    why = f"requeued by {who()}" + (f": {reason}" if reason else "")
+    again = Retry(reason=f"requeued by {who()}" + (f": {reason}" if reason else ""))
     for exp in found:
-        retry(exp, reason=why)  # refuses an unfinished one before anything is written
-    queued = [store.requeue(exp.id, reason=why) for exp in found]
+        again.apply(exp, store.now())  # refuses an unfinished one before anything is written
+    queued = [store.apply(exp.id, again) for exp in found]
     if json_mode():
         output.emit_json({"experiments": [exp.to_dict() for exp in queued]})
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import BadInput
+from ..errors import BadInput, keyword
 from ..models import Status, json_safe
 from ..store.base import Store
 
@@ -56,11 +56,12 @@ def export(store: Store, *, status=(Status.SUCCESS,), where=None, group_by=None,
         where = parse(where)
     names = None
     if metrics:
-        paths = [field_path(m, flag="--columns") for m in metrics]
+        columns = keyword("metrics", cli="--columns")
+        paths = [field_path(m, flag=columns) for m in metrics]
         if any(path[0] != "metrics" or len(path) != 2 for path in paths):
-            raise BadInput("--columns: export columns are metrics, e.g. metrics.acc,metrics.wer")
+            raise BadInput("{0}: export columns are metrics, e.g. metrics.acc,metrics.wer", arguments=(columns,))
         names = [path[1] for path in paths]
-    groups = [field_path(g, flag="--group-by") for g in group_by] if group_by else None
+    groups = [field_path(g, flag="group_by") for g in group_by] if group_by else None
     store.reap_once()
     found = store.search(status=status, where=where, sort="id", limit=None)
     return ExportTable(summarize(found, group_by=groups, replicate=replicate, metrics=names, lower=frozenset(lower)))

@@ -84,13 +84,9 @@ def start(store: Store, ref: str | int, *, machine: str | None = None, runner: d
     liveness.runner_info) by the process that runs it, which then heartbeats for it; `command`
     is what that process runs, when it is not the queued command (`exp run --id N -- CMD`)."""
     from ..config import resolve_machine
-    from ..models import start as started
+    from ..lifecycle import Start
 
-    where = resolve_machine(machine)
-    if runner is None:
-        return Recorded(store.start(ref, machine=where))
-    return Recorded(store.modify(ref, lambda exp, now: started(exp, runner=runner, machine=where, now=now,
-                                                               command=command)))
+    return Recorded(store.apply(ref, Start(runner=runner, machine=resolve_machine(machine), command=command)))
 
 
 def result(store: Store, ref: str | int, *, status: Status | str, metrics: dict | None = None,
@@ -111,11 +107,12 @@ def cancel(store: Store, ref: str | int, *, reason: str | None = None, by: str |
 
 def _refuse_if_tried(store: Store, *, task: str | None, model: str | None, params: dict) -> None:
     from ..check import check as find
-    from ..errors import AlreadyTried
+    from ..errors import AlreadyTried, keyword, literal
 
     store.reap_once()
     found = find(store, task=task, model=model, params=params, replicate=None, neighbours=0)
     if found.blocks_rerun:
         runs = ", ".join(f"{e.id} {e.status.value}" for e in found.matches if e.status in (Status.SUCCESS, Status.RUNNING))
-        raise AlreadyTried(f"not added: this config already ran ({runs}); "
-                           "exp show gives its results, or drop --unless-tried to run it again")
+        raise AlreadyTried(f"not added: this config already ran ({literal(runs)}); "
+                           "{0} gives its results, or drop {1} to run it again",
+                           arguments=(keyword("show", python="store.get(ID)", cli="exp show"), keyword("unless_tried", "True")))

@@ -1,9 +1,10 @@
 """The contract every ledger backend keeps, and the conveniences built on it.
 
 A backend implements a small atomic core: `_create` allocates the next ID and writes a
-new record in one step; `_modify` reads the current record, applies a change and writes
-it in one step (compare-and-set), so two writers can never both move the same experiment;
-`_lookup` and `_search` read. Everything callers use (add, start, result, cancel, list,
+new record in one step; `_write_if` writes a changed record only if the stored one still has
+the rev it was read at (compare-and-set); `_lookup` and `_search` read. Every change of a
+record (`apply` of a lifecycle transition, `modify`) goes through the one read-apply-write
+loop here, retried on conflict, so two writers can never both move the same experiment. Everything callers use (add, start, result, cancel, list,
 queue, …) is written once here on top of that core, so a new backend changes no caller.
 """
 
@@ -16,17 +17,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import models, schema
 from ..errors import BadInput, IllegalTransition, NotFound, StoreError
 from ..models import Experiment, Status
 from ..redact import redact, remember
 
+if TYPE_CHECKING:
+    from ..lifecycle import Transition
+
 # Fields a search can sort by (schema.py); objects (params, metrics, …) sort by a path in them.
 SORTABLE = schema.names(sortable=True, nested=False)
 SORTABLE_PATHS = schema.names(sortable=True, nested=True)
 QUEUE_ORDER = "-priority,id"  # the order workers take queued experiments in
+CONFLICT_RETRIES = 100  # rounds of read-apply-write before a change that keeps losing gives up
 
 
 @dataclass(frozen=True)
@@ -183,11 +188,15 @@ class Store(ABC):
         """Give `record` the next free ID, a UUID and rev 1, and write it, atomically."""
 
     @abstractmethod
-    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
-        """Apply `change` to the current record and write the result, atomically.
+    def _write_if(self, exp: Experiment, expected_rev: int) -> bool:
+        """Write `exp` over the record with its uuid only if that one's rev is still
+        `expected_rev` (compare-and-set), atomically; whether it was written. A backend that
+        may not know whether a write went through (a lost connection) finds out before it
+        answers, so a change is never applied twice."""
 
-        `change` may raise to abort; then nothing is written. NotFound if absent.
-        """
+    def _current(self, exp_id: str) -> Experiment | None:
+        """The record a change starts from (may be stale: `_write_if` catches that)."""
+        return self._lookup(exp_id)
 
     @abstractmethod
     def _lookup(self, exp_id: str) -> Experiment | None:
@@ -369,9 +378,30 @@ class Store(ABC):
             status=Status.parse(status), priority=priority, workdir=workdir, repo_path=repo_path, gpus=gpus,
             runner=runner, added_on=added_on, now=self.now()))
 
+    def apply(self, ref: str | int, transition: Transition) -> Experiment:
+        """Apply a lifecycle transition (expledger.lifecycle: Start, Result, Cancel, Requeue, …)
+        atomically; the record it made. IllegalTransition if the experiment's state at that
+        moment does not allow it (of two results recorded at once without force, one wins)."""
+        return self.modify(ref, transition.apply)
+
     def modify(self, ref: str | int, change: Callable[[Experiment, datetime], Experiment]) -> Experiment:
-        """Apply `change(current, now)` atomically, bumping rev and stamping updated with `now`."""
-        return self._modify(models.format_id(models.parse_id(ref)), self._versioned(change))
+        """Apply `change(current, now)` atomically, bumping rev and stamping updated with `now`.
+
+        The one compare-and-set loop: read the current record, apply the change, write it
+        only if nobody wrote in between; else read again and re-apply (`change` may run more
+        than once, so it must be pure). `change` may raise to abort: nothing is written.
+        """
+        exp_id = models.format_id(models.parse_id(ref))
+        versioned = self._versioned(change)
+        for _ in range(CONFLICT_RETRIES):
+            current = self._current(exp_id)
+            if current is None:
+                raise NotFound(f"no experiment {exp_id} in {self.display_url}")
+            changed = versioned(current)
+            if self._write_if(changed, current.rev):
+                return changed
+            self.refresh()
+        raise StoreError(f"{exp_id} kept changing under us; try again")
 
     def _versioned(self, change: Callable[[Experiment, datetime], Experiment]) -> Callable[[Experiment], Experiment]:
         def versioned(current: Experiment) -> Experiment:
@@ -401,9 +431,11 @@ class Store(ABC):
         if where is not None:
             condition = And((condition, where))
 
+        from ..lifecycle import Start
+
         def change(exp: Experiment, now: datetime) -> Experiment:
             described = runner(exp) if callable(runner) else runner
-            return models.start(exp, runner=described, machine=machine, retries=retries, now=now)
+            return Start(runner=described, machine=machine, retries=retries).apply(exp, now)
 
         search = Search(status=(Status.QUEUED,), where=condition, sort=QUEUE_ORDER, limit=1)
         if accept is None:
@@ -420,7 +452,9 @@ class Store(ABC):
 
     def start(self, ref: str | int, *, machine: str | None = None) -> Experiment:
         """QUEUED -> RUNNING by hand; `machine` is where it runs (recorded over its target)."""
-        return self.modify(ref, lambda exp, now: models.start(exp, machine=machine, now=now))
+        from ..lifecycle import Start
+
+        return self.apply(ref, Start(machine=machine))
 
     def result(self, ref: str | int, *, status: Status | str, metrics: dict[str, Any] | None = None, summary: str | None = None,
                reason: str | None = None, force: bool = False, attempt: int | None = None,
@@ -432,16 +466,22 @@ class Store(ABC):
         history). A runner passes its `attempt` (only the current claim may write) and its
         exit details as `runner`.
         """
-        return self.modify(ref, lambda exp, now: models.record_result(
-            exp, status=status, metrics=metrics, summary=summary, reason=reason, force=force, attempt=attempt,
-            runner=runner, now=now))
+        from ..lifecycle import Result
+
+        return self.apply(ref, Result(status=status, metrics=metrics, summary=summary, reason=reason, force=force,
+                                      attempt=attempt, runner=runner))
 
     def cancel(self, ref: str | int, *, reason: str | None = None, by: str | None = None) -> Experiment:
-        return self.modify(ref, lambda exp, now: models.cancel(exp, reason=reason, by=by, now=now))
+        """QUEUED or RUNNING -> CANCELLED; `by` (user@host) is recorded with it."""
+        from ..lifecycle import Cancel
+
+        return self.apply(ref, Cancel(reason=reason, by=by))
 
     def requeue(self, ref: str | int, *, reason: str) -> Experiment:
         """Put a finished experiment back in the queue as a new attempt (see models.retry)."""
-        return self.modify(ref, lambda exp, now: models.retry(exp, reason=reason, now=now))
+        from ..lifecycle import Retry
+
+        return self.apply(ref, Retry(reason=reason))
 
     def search(self, search: Search | None = None, **criteria: Any) -> Page:
         """Experiments matching a Search (or its fields as keywords): a Page, with `.total`.
@@ -472,6 +512,7 @@ class Store(ABC):
         Only experiments started by a runner (exp run, the Python API, a worker) have one;
         one moved by hand with `exp start` stays RUNNING until someone records its result.
         """
+        from ..lifecycle import Requeue, Result
         from ..liveness import group_gone, is_alive, this_host
 
         reaped = []
@@ -494,9 +535,8 @@ class Store(ABC):
             attempt = exp.runner.get("attempt")
             retry = (attempt or 1) < exp.runner.get("max_attempts", 1)
             try:
-                reaped.append(self.modify(exp.id, lambda current, now: models.requeue(
-                    current, reason=reason, attempt=attempt, now=now) if retry else models.record_result(
-                    current, status=Status.FAILED, reason=reason, attempt=attempt, now=now)))
+                reaped.append(self.apply(exp.id, Requeue(reason=reason, attempt=attempt) if retry
+                                         else Result(status=Status.FAILED, reason=reason, attempt=attempt)))
             except (IllegalTransition, NotFound):
                 continue  # it finished, or was claimed again, in the meantime
         return reaped

@@ -7,7 +7,8 @@ Guarantees:
   to a file that a rewrite has just swapped out and two writers never hold it at once.
 - Once the line is durable the write has happened: trouble with the index after it is a
   warning (the index rebuilds itself), never a failure that would invite a duplicate retry.
-- Transitions are checked against the current state while the lock is held (compare-and-set).
+- A change is written only if the record's rev, checked while the lock is held, is still the
+  one it was made from (compare-and-set; store/base.py retries it on the newer record).
 - A short write (full disk) is cut back off, so no torn line is left behind; a torn line
   from a crash is kept apart from the next write and skipped, with a warning, by readers.
 - Nothing rewrites earlier lines except `doctor --fix`, which writes a new file and renames
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..environment import compact
-from ..errors import NotFound, StoreError
+from ..errors import StoreError, keyword, literal
 from ..log import warn as log_warning
 from ..models import Experiment, Status, format_id
 from ..schema import supersedes, version
@@ -104,16 +105,20 @@ class JsonlStore(Store):
             self._append(self._line(created))
         return created
 
-    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
-        with self._locked():
-            current = self.index.get(exp_id)
-            if current is None:
-                raise NotFound(f"no experiment {exp_id} in {self.display_url}")
-            changed = change(current)
-            self._append(self._line(changed))
-        if changed.status is not Status.RUNNING:
-            self.drop_heartbeat(changed)  # its run ended (or went back to the queue)
-        return changed
+    def _current(self, exp_id: str) -> Experiment | None:
+        if not self._synced:
+            self.index.sync()
+        return self.index.get(exp_id)
+
+    def _write_if(self, exp: Experiment, expected_rev: int) -> bool:
+        with self._locked():  # the index is caught up under the lock: the rev seen is the last written
+            held = self.index.get_uuid(exp.uuid)
+            if held is None or held.rev != expected_rev:
+                return False
+            self._append(self._line(exp))
+        if exp.status is not Status.RUNNING:
+            self.drop_heartbeat(exp)  # its run ended (or went back to the queue)
+        return True
 
     def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
         with self._locked():  # the lock makes the search and the write one step
@@ -287,8 +292,8 @@ class JsonlStore(Store):
             fd = os.open(folder, os.O_RDONLY)
         except OSError as err:
             raise StoreError(
-                f"cannot write the ledger {self.path}: {err.strerror}; "
-                "pass --store PATH or set EXP_STORE to a writable place"
+                literal(f"cannot write the ledger {self.path}: {err.strerror}; ") + "{0} or set EXP_STORE to a writable place",
+                arguments=(keyword("store", python="open another ledger (open_store(PATH))", cli="pass --store PATH"),),
             ) from None
         try:
             deadline = time.monotonic() + LOCK_TIMEOUT

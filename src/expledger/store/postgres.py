@@ -1,8 +1,8 @@
 """The team store: one PostgreSQL database shared by every machine (`postgresql://…`).
 
 Same contract as the JSONL store. IDs come from a counter row (gap-free, one writer at a
-time); every change is a compare-and-set (`UPDATE … WHERE uuid = … AND rev = …`) retried on
-conflict; workers claim with `FOR UPDATE SKIP LOCKED`, so each queued experiment goes to
+time); every change is a compare-and-set (`UPDATE … WHERE uuid = … AND rev = …`), retried on
+conflict by store/base.py; workers claim with `FOR UPDATE SKIP LOCKED`, so each queued experiment goes to
 exactly one of them. Each record is kept whole as jsonb (the same dict as a JSONL line),
 every version also in `experiment_versions`; the schema is migrated on connect
 (store/migrations.py). Needs `pip install 'expledger[postgres]'` (psycopg 3).
@@ -19,7 +19,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 
 from .. import schema
-from ..errors import BadInput, MissingExtra, NotFound, StoreError
+from ..errors import BadInput, MissingExtra, StoreError
 from ..log import warn as log_warning
 from ..models import Experiment, format_id, id_number
 from ..redact import raw_at_in_password, redact
@@ -37,7 +37,6 @@ _UPDATE = f"UPDATE experiments SET {', '.join(f'{c} = %s' for c in [*_NAMES[1:],
 # A record from elsewhere (copy, merge) replaces the held one by the one version rule.
 _PUT = (f"{_INSERT} ON CONFLICT (uuid) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in [*_NAMES[1:], 'data'])} "
         f"WHERE {schema.supersedes_sql('excluded', 'experiments')} AND experiments.data IS DISTINCT FROM excluded.data")
-CONFLICT_RETRIES = 100
 _connected_before = False  # this process has reached a server: later connects wait out an outage
 
 
@@ -149,24 +148,16 @@ class PostgresStore(Store):
             self._insert(created)
         return created
 
-    def _modify(self, exp_id: str, change: Callable[[Experiment], Experiment]) -> Experiment:
-        attempted: list[Experiment] = []  # what a lost connection may or may not have written
+    def _write_if(self, exp: Experiment, expected_rev: int) -> bool:
+        def write(retry: bool) -> bool:
+            if retry:  # did the write go through before the connection was lost? then it is done
+                held = self._by_uuid(exp.uuid)
+                if held is not None and held.to_dict() == exp.to_dict():
+                    return True
+            with self._guard(), self.db.transaction():
+                return self._update(exp, expected_rev)
 
-        def modify(retry: bool) -> Experiment:
-            for _ in range(CONFLICT_RETRIES):
-                current = self._lookup_once(exp_id)
-                if current is None:
-                    raise NotFound(f"no experiment {exp_id} in {self.display_url}")
-                if retry and attempted and current.to_dict() == attempted[-1].to_dict():
-                    return current  # the write went through before the connection was lost
-                changed = change(current)
-                attempted.append(changed)
-                with self._guard(), self.db.transaction():
-                    if self._update(changed, current.rev):
-                        return changed
-            raise StoreError(f"{exp_id} kept changing under us; try again")
-
-        return self._again(modify)
+        return self._again(write)
 
     def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
         where, args = _COMPILER.where(search)

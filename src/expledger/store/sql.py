@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ..errors import BadInput
+from ..errors import BadInput, keyword, literal
 from .base import Search
 
 
@@ -227,7 +227,8 @@ class Compiler:
             return f"{kind} AND {match}", [*kind_args, *match_args]
         if isinstance(value, bool):
             if op not in ("=", "!="):
-                raise BadInput(f"--where: true and false compare only with = or != (in {'.'.join(path)} {op})")
+                raise BadInput("{0}: " + literal(f"true and false compare only with = or != (in {'.'.join(path)} {op})"),
+                               arguments=(keyword("where"),))
             kind, kind_args = self.dialect.is_kind(path, "boolean")
             field, field_args = self.dialect.boolean(path)
             return f"{kind} AND {field} {op_sql} ?", [*kind_args, *field_args, self.dialect.boolean_value(value)]
