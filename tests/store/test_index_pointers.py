@@ -157,3 +157,20 @@ def test_a_first_build_cut_short_leaves_no_rows_behind(tmp_path, monkeypatch):
         assert store.search(limit=0).total == 20 and store.index.counters()["builds"] == 1
     with open_store(str(path)) as store:
         assert json.loads(store.get(20).to_line())["name"] == "run 19"
+
+
+def test_an_index_written_before_the_machine_restarted_is_read_anew(tmp_path):
+    """It is written without waiting for the disk: after a machine crash its pages may be from
+    different moments. A process crash needs no such care (the WAL makes each catch-up whole)."""
+    path = _ledger(tmp_path, ["a", "b"])
+    with open_store(str(path)) as store:
+        assert store.search(limit=0).total == 2 and store.index.counters()["builds"] == 1
+    db = sqlite3.connect(path.parent / ".exp-cache" / f"{path.name}.sqlite3")
+    with db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'boot'", (json.dumps("an-earlier-boot"),))
+        assert db.execute("SELECT count(*) FROM meta WHERE key = 'boot'").fetchone() == (1,)
+    db.close()
+    with open_store(str(path)) as store:
+        assert store.search(limit=0).total == 2 and store.index.counters()["builds"] == 2
+    with open_store(str(path)) as store:
+        assert store.search(limit=0).total == 2 and store.index.counters()["builds"] == 2  # once

@@ -194,14 +194,25 @@ class LedgerIndex:
             self.close()  # read before the ledger existed: a writer now makes the index file
         db = self._connect(create=create or stat is not None)
         identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns] if stat else None
-        if self._meta("identity") != identity:
+        if self._meta("identity") != identity or self._crashed():
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                if self._crashed():
+                    self._reset()
                 try:
                     self._catch_up(stat)
                 except _Moved:  # a record the new lines change is not where the index read it
                     self._reset()
                     self._catch_up(stat)
+
+    def _crashed(self) -> bool:
+        """Whether the index was last written before the machine restarted. It is written
+        without waiting for the disk (synchronous=OFF: a cache), so after a crash of the
+        machine (not of a process: WAL covers that) its pages may be from different moments
+        and answer wrongly without any error: it is read anew instead. Where there is no
+        boot id (not Linux), nothing is recorded and this is never true."""
+        written = self._meta("boot")
+        return written is not None and written != _boot_id()
 
     def rebuild(self) -> None:
         """Forget everything and read the whole log again."""
@@ -260,6 +271,7 @@ class LedgerIndex:
             "builds": meta.get("builds", 0) + (meta.get("offset", 0) == 0 and bool(complete)),
             "replaced": meta.get("replaced", 0) + (kept == "replaced"),
             "read_lines": lines - meta.get("lines", 0),
+            "boot": _boot_id(),
         }
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updated.items()])
 
@@ -402,7 +414,8 @@ class LedgerIndex:
                     ignore.write_text("# expledger's rebuildable index: never commit\n*\n")
                 db = sqlite3.connect(self.cache, timeout=60, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")  # a cache: a crash may cost a rebuild, never data
+                db.execute("PRAGMA synchronous=OFF")  # a cache: a crash may cost a rebuild, never data (_crashed)
+                db.execute("PRAGMA journal_size_limit=8388608")  # the WAL a first build grew shrinks back
                 if _version(db) != SCHEMA_VERSION:
                     db.executescript("DROP TABLE IF EXISTS exp; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS bad; "
                                      "DROP TABLE IF EXISTS env;")
@@ -727,6 +740,16 @@ def _json_codec(bulk: bool):
 
             return loads, dumps
     return (lambda raw: json.loads(raw.decode())), (lambda value: json.dumps(value, ensure_ascii=False))
+
+
+@functools.lru_cache(maxsize=1)
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux), so an index written before a restart is recognised."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def _version(db: sqlite3.Connection) -> int:
