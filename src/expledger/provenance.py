@@ -130,8 +130,8 @@ def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = No
 def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, attempt: int | None = None) -> None:
     """Collect provenance and add it to a RUNNING experiment (in its own store connection,
     since it runs in a thread); trouble is one warning, never an exception."""
-    from . import models
     from .errors import ExpledgerError
+    from .lifecycle import Amend
     from .store import open_store
 
     try:
@@ -139,7 +139,7 @@ def record(store, exp, *, argv: list[str] | str, cwd: str | Path, env=None, atte
         found = collect(argv=argv, cwd=cwd, run_dir=store.run_dir(exp), env=env,
                         ledger_dir=ledger.parent if ledger is not None else None)
         with open_store(store.url) as own:
-            own.modify(exp.id, lambda current, now: models.add_provenance(current, found, attempt=attempt))
+            own.apply(exp.id, Amend(provenance=found, attempt=attempt))
     except (ExpledgerError, OSError) as err:
         from .log import warn
         from .redact import redact

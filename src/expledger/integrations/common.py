@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import sys
 
-from .. import models
 from ..errors import ExpledgerError
 
 _SCALARS = (str, int, float, bool)
@@ -75,11 +74,12 @@ def late_metrics(run, values: dict) -> None:
     """Metrics that arrive after the run's result (a test pass after fit): merged into it."""
     if not values:
         return
+    from ..lifecycle import Amend
     from ..store import open_store
 
     try:
         with open_store(run.store.url) as store:
-            store.modify(run.id, lambda exp, now: models.add_metrics(exp, values, attempt=run.attempt))
+            store.apply(run.id, Amend(metrics=values, attempt=run.attempt))
     except (ExpledgerError, OSError) as err:  # never let recording hurt training
         from ..log import warn
         from ..redact import redact

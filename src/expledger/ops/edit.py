@@ -11,8 +11,9 @@ from .record import Recorded
 def edit(store: Store, ref: str | int, *, tags: list[str] | None = None, summary: str | None = None) -> Recorded:
     """Replace the tags and/or the summary (None: unchanged; "" clears the summary)."""
     from .. import models
+    from ..lifecycle import Annotate
 
     if tags is None and summary is None:
         raise BadInput("nothing to change: give tags and/or a summary")
     models.parse_id(ref)
-    return Recorded(store.modify(ref, lambda current, now: models.annotate(current, tags=tags, summary=summary)))
+    return Recorded(store.apply(ref, Annotate(tags=None if tags is None else tuple(tags), summary=summary)))

@@ -512,7 +512,6 @@ class Store(ABC):
         Only experiments started by a runner (exp run, the Python API, a worker) have one;
         one moved by hand with `exp start` stays RUNNING until someone records its result.
         """
-        from ..lifecycle import Requeue, Result
         from ..liveness import group_gone, is_alive, this_host
 
         reaped = []
@@ -535,6 +534,8 @@ class Store(ABC):
             attempt = exp.runner.get("attempt")
             retry = (attempt or 1) < exp.runner.get("max_attempts", 1)
             try:
+                from ..lifecycle import Requeue, Result  # here: a listing that finds none lost never loads it
+
                 reaped.append(self.apply(exp.id, Requeue(reason=reason, attempt=attempt) if retry
                                          else Result(status=Status.FAILED, reason=reason, attempt=attempt)))
             except (IllegalTransition, NotFound):

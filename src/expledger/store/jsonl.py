@@ -91,6 +91,7 @@ class JsonlStore(Store):
         self.index = LedgerIndex(self.path, self.cache_dir / f"{self.path.name}.sqlite3", warn=self.warn)
         self._synced = False
         self._checked_file_system = False
+        self._seen: dict[str, tuple[int, ...] | None] = {}  # uuid -> the file's state when _current read it
 
     # --- core ----------------------------------------------------------------------
 
@@ -106,15 +107,22 @@ class JsonlStore(Store):
         return created
 
     def _current(self, exp_id: str) -> Experiment | None:
-        if not self._synced:
-            self.index.sync()
-        return self.index.get(exp_id)
+        seen = self._file_state()  # before the sync: the index holds at least this much of the file
+        self.index.sync()
+        found = self.index.get(exp_id)
+        if found is not None:
+            self._seen[found.uuid] = seen
+        return found
 
     def _write_if(self, exp: Experiment, expected_rev: int) -> bool:
+        seen = self._seen.pop(exp.uuid, None)
         with self._locked():  # the index is caught up under the lock: the rev seen is the last written
-            held = self.index.get_uuid(exp.uuid)
-            if held is None or held.rev != expected_rev:
-                return False
+            # The file as it was when the record was read: no one wrote since, so its rev is still
+            # the one read (the common case: spares decoding the record a second time).
+            if seen is None or self._file_state() != seen:
+                held = self.index.get_uuid(exp.uuid)
+                if held is None or held.rev != expected_rev:
+                    return False
             self._append(self._line(exp))
         if exp.status is not Status.RUNNING:
             self.drop_heartbeat(exp)  # its run ended (or went back to the queue)
@@ -142,6 +150,14 @@ class JsonlStore(Store):
             if lines:
                 self._append(b"".join(lines))
         return written
+
+    def _file_state(self) -> tuple[int, ...] | None:
+        """What tells whether the ledger changed: its inode, size and modification time."""
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     def _lookup(self, exp_id: str) -> Experiment | None:
         self._read()
