@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 import zlib
 
 import pytest
@@ -174,3 +175,26 @@ def test_an_index_written_before_the_machine_restarted_is_read_anew(tmp_path):
         assert store.search(limit=0).total == 2 and store.index.counters()["builds"] == 2
     with open_store(str(path)) as store:
         assert store.search(limit=0).total == 2 and store.index.counters()["builds"] == 2  # once
+
+
+def test_threads_sharing_one_store_read_while_another_writes(tmp_path):
+    path = _ledger(tmp_path, [f"run {n}" for n in range(20)])
+    errors: list[BaseException] = []
+    with open_store(str(path)) as store:
+        def read() -> None:
+            try:
+                for _ in range(30):
+                    assert store.search(limit=None).total >= 20
+                    store.get(1)
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=read) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for n in range(20):
+            store.add(name=f"more {n}")
+            store.refresh()
+        for thread in threads:
+            thread.join()
+    assert errors == []

@@ -25,6 +25,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -103,15 +104,17 @@ class _Moved(Exception):
 
 def _repairing(method):
     """Run an index method; on a SQLite error, repair the index (LedgerIndex._recover) and
-    run it once more, so no damage to the cache ever stops a command."""
+    run it once more, so no damage to the cache ever stops a command. One thread at a time:
+    a read holds a transaction and the log open on the one connection."""
 
     @functools.wraps(method)
     def repaired(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as err:
-            self._recover(err)
-            return method(self, *args, **kwargs)
+        with self._lock:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as err:
+                self._recover(err)
+                return method(self, *args, **kwargs)
 
     return repaired
 
@@ -166,6 +169,7 @@ class LedgerIndex:
         self._warned = False
         self._envs: dict[str, dict] | None = None  # environment facts by hash, read once per connection
         self._shared: set[str] = set()  # shared IDs already warned about
+        self._lock = threading.RLock()
         self._fd: int | None = None  # the log, open while a read follows pointers into it
         self._moved: _Moved | None = None  # what record() met inside a query, raised after it
 
