@@ -23,6 +23,7 @@ from expledger.store import open_store
 url, ref, go, transitions = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 with open_store(url) as store:
     store.get(ref)  # connected and read before the race starts
+    print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.001)
     for data in transitions:
@@ -40,6 +41,8 @@ def _race(url, ref, tmp_path, per_process):
                                json.dumps([t.to_json() for t in transitions])],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for transitions in per_process]
+    for proc in procs:  # every one started and connected: the race is tight
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     go.touch()
     outputs = []
     for proc in procs:
@@ -108,3 +111,30 @@ def test_a_refused_transition_writes_nothing(store):
     assert store.get(exp.id) == before
     replaced = store.apply(exp.id, Result(status="failed", reason="again", force=True))
     assert replaced.rev == before.rev + 1 and replaced.history[-1]["status"] == "SUCCESS"
+
+
+def test_a_result_whose_reply_was_lost_with_the_connection_is_not_refused_as_a_second_one(postgres_url):
+    """PostgreSQL: the write committed but the connection broke before the answer came; the
+    retry finds its own write there and returns it (not IllegalTransition for a "second" result)."""
+    from expledger.store.postgres import _ConnectionLost
+
+    with open_store(postgres_url) as store:
+        exp = store.add(name="x", status="running")
+        real_again, lost = store._again, []
+
+        def again(operation):
+            def once(retry):
+                done = operation(retry)
+                if operation.__name__ == "write" and not lost:  # the write committed; its reply is lost
+                    lost.append(True)
+                    store.db.close()
+                    raise _ConnectionLost("lost the connection (test)")
+                return done
+            return real_again(once)
+
+        store._again = again
+        recorded = store.apply(exp.id, Result(status="success", metrics={"acc": 0.9}))
+        store._again = real_again
+        assert lost and recorded.status is Status.SUCCESS
+        held = store.get(exp.id)
+    assert held.rev == 2 and held.metrics == {"acc": 0.9} and not held.history  # written once
