@@ -15,10 +15,12 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput, IllegalTransition, keyword, literal
 from .schema import supersedes as supersedes  # which version is current: the rule is in schema.py
@@ -157,6 +159,7 @@ def fingerprint(task: str | None, model: str | None, params: dict[str, Any]) -> 
 _JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
                bool: "true/false", type(None): "null"}
 MAX_DEPTH = 32
+BULK_LINES = 500  # from so many lines on, a listing parses them with orjson (its import costs a few ms)
 MAX_NUMBER_LENGTH = 100  # characters in one JSON number; Python refuses ints past 4,300 digits
 
 
@@ -247,6 +250,18 @@ class Experiment:
     history: list[Any] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by other tools, kept untouched
 
+    if not TYPE_CHECKING:  # (so that mypy still knows every attribute)
+        def __getattr__(self, name: str) -> Any:
+            """An optional field that a stored line left out while empty (from_dict does not
+            fill them in: a long listing reads thousands): a fresh empty list or dict, made
+            on first use. Fields with a fixed default (None, 0) come from the class."""
+            empty = _OPTIONAL.get(name, _UNSEEN) if name != "extra" else {}
+            if empty is _UNSEEN:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = empty.copy() if isinstance(empty, (list, dict)) else empty
+            self.__dict__[name] = value
+            return value
+
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.task, self.model, self.params)
@@ -292,21 +307,37 @@ class Experiment:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
         """Read a stored record, tolerating the seed tool's lines; ValueError if unusable."""
-        uuid, rev, status = read_identity(data)
-        keys = data.keys()
-        if data.get("v") == FORMAT_VERSION and _CORE_KEYS <= keys <= _LINE_KEYS and type(data["tags"]) is list:
-            values = dict(data)  # our own line: the fast path for large listings
+        return cls._read(data, adopt=False)
+
+    @classmethod
+    def _read(cls, data: dict[str, Any], *, adopt: bool, admitted: bool = False) -> Experiment:
+        """from_dict; with `adopt`, `data` is the caller's to give away (just parsed), and our
+        own line becomes the record's attributes as it is, without a copy; with `admitted`,
+        it passed models.admit on its way in (an index row), so it is not checked again."""
+        identity = None
+        if admitted and data.get("v") == FORMAT_VERSION:
+            status = _STATUS_WORDS.get(data["status"]) if data.get("status").__class__ is str else None
+        else:
+            identity = read_identity(data)
+            status = identity[2]
+        own = _OWN_FORM.get(keys := tuple(data))
+        if own is None:
+            own = _own_form(keys)
+            if len(_OWN_FORM) < 1024:
+                _OWN_FORM[keys] = own
+        if own and status is not None and data["v"] == FORMAT_VERSION and type(data["tags"]) is list:
+            # Our own line: the fast path for large listings, no per-field work. The optional
+            # fields it leaves out while empty come from the class (None, 0) or __getattr__.
+            values = data if adopt else data.copy()
             del values["v"]
-            if len(values) < len(_FIELDS):  # optional fields left out while empty
-                for key, empty in _OPTIONAL.items():
-                    if key not in values:
-                        values[key] = empty.copy() if empty.__class__ in (list, dict) else empty
             values["status"] = status
-            if any(type(v) is str for v in values["metrics"].values()):
-                values["metrics"] = _read_metrics(values["metrics"])
+            metrics = values["metrics"]
+            if metrics and str in set(map(type, metrics.values())):
+                values["metrics"] = _read_metrics(metrics)
             exp = cls.__new__(cls)
-            exp.__dict__.update(values, extra={})
+            exp.__dict__ = values
             return exp
+        uuid, rev, status = identity or read_identity(data)
         values, extra = {}, {}
         for key, value in data.items():
             if key in _FIELD_SET:
@@ -325,7 +356,45 @@ class Experiment:
 
     @classmethod
     def from_line(cls, line: bytes | str) -> Experiment:
-        return cls.from_dict(json.loads(line))
+        return cls._read(json.loads(line), adopt=True)
+
+    @classmethod
+    def from_lines(cls, lines: list[bytes] | list[str], *, admitted: bool = False) -> list[Experiment]:
+        """Many stored lines at once (a long listing): parsed by orjson when there are enough
+        of them to repay its import, and by the standard library for what orjson refuses
+        (NaN literals, integers beyond 64 bits: other tools' lines). `admitted`: each line
+        passed models.admit on its way in (an index's rows), so it is not checked again."""
+        if len(lines) < BULK_LINES:
+            return [cls._read(json.loads(line), adopt=True, admitted=admitted) for line in lines]
+        try:
+            from orjson import JSONDecodeError, loads
+        except ImportError:
+            loads, JSONDecodeError = json.loads, json.JSONDecodeError
+        out = []
+        with collector_paused():
+            for line in lines:
+                try:
+                    data = loads(line)
+                except JSONDecodeError:
+                    data = json.loads(line)
+                out.append(cls._read(data, adopt=True, admitted=admitted))
+        return out
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a bulk step (reading or rendering a long listing):
+    it makes tens of thousands of dicts and lists, no cycle among them, and the collector
+    would only rescan them again and again."""
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
@@ -335,7 +404,16 @@ _LINE_KEYS = frozenset([*_FIELDS, "v"])
 # Left out of a line while empty (lines written before files and system existed lack them too).
 _OPTIONAL: dict[str, Any] = {"priority": 0, "workdir": None, "repo_path": None, "gpus": None, "aliases": [], "provenance": {},
              "runner": {}, "files": [], "system": {}, "history": []}
-_CORE_KEYS = _LINE_KEYS - set(_OPTIONAL)
+_OPTIONAL_KEYS = frozenset(_OPTIONAL)
+_UNSEEN: Any = object()
+_OWN_FORM: dict[tuple[str, ...], bool] = {}  # the keys of a line, in order -> _own_form(them); a ledger has few
+
+
+def _own_form(keys: tuple[str, ...]) -> bool:
+    """Whether a line with these keys is in our own form: a `v`, no key we do not know, and
+    nothing missing but the optional fields."""
+    found = set(keys)
+    return "v" in found and found <= _LINE_KEYS and _FIELD_SET - found <= _OPTIONAL_KEYS
 
 
 def read_identity(data: Any) -> tuple[str, int, Status]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from . import fields
-from .models import Experiment, Status, json_safe, parse_time
+from .models import Experiment, Status, collector_paused, json_safe, parse_time
 from .redact import redact
 
 JSON_VERSION = 1
@@ -175,9 +175,25 @@ def render_table(headers: list[str], rows: list[list], *, max_widths: dict | Non
     and the widest of them shrink further until the table fits; a note on stderr says so.
     Every column is always shown.
     """
-    # Each cell made inert and measured once: (text, its width, colour).
-    cells = [[_measured(c) for c in row] for row in rows]
-    widths = [max([text_width(h)] + [row[i][1] for row in cells]) for i, h in enumerate(headers)]
+    columns = []
+    for i in range(len(headers)):
+        cells = [cell if isinstance(cell, tuple) else (str(cell), None) for cell in (row[i] for row in rows)]
+        columns.append(([text for text, _ in cells], [colour for _, colour in cells]))
+    return render_columns(headers, columns, max_widths=max_widths, wide=wide)
+
+
+def render_columns(headers: list[str], columns: list[tuple[list[str], list | None]], *,
+                   max_widths: dict | None = None, wide: bool = False) -> str:
+    """render_table for a table given column by column: each column its texts and their
+    colours (None: none), all columns of one length.
+
+    Built a column at a time so a listing of 10,000 rows costs a few passes in C per column:
+    a column that is plain printable ASCII (nearly all) is measured with len() and padded
+    with ljust(), and only the other columns go through printable() and text_width() cell
+    by cell. Then each line is joined once and the whole table is one string.
+    """
+    measured = [_measured_column(texts) for texts, _ in columns]
+    widths = [max([text_width(h), *cell_widths]) for h, (_, cell_widths, _) in zip(headers, measured)]
     if cuts_cells(wide):
         import shutil
 
@@ -195,26 +211,48 @@ def render_table(headers: list[str], rows: list[list], *, max_widths: dict | Non
         if widths != full:
             warning_line("long cells cut to fit the terminal (…); --wide shows them whole")
     last = len(headers) - 1
-
-    def line(row, style=None) -> str:
-        parts = []
-        for i, (text, width, colour) in enumerate(row):
-            if width > widths[i]:
-                text, width = _cut(text, widths[i])
-            padded = text if i == last else text + " " * (widths[i] - width)
-            if style or colour:
-                padded = click.style(padded, **(style or {"fg": colour}))
-            parts.append(padded)
-        return "  ".join(parts).rstrip()
-
-    header = [(h, text_width(h), None) for h in headers]
-    return "\n".join([line(header, {"bold": True})] + [line(row) for row in cells])
+    parts = [_padded(column, colours, widths[i], pad=i != last)
+             for i, (column, (_, colours)) in enumerate(zip(measured, columns))]
+    header = "  ".join(click.style(_padded(([h], [text_width(h)], False), None, widths[i], pad=i != last)[0], bold=True)
+                       for i, h in enumerate(headers)).rstrip()
+    return "\n".join([header, *["  ".join(line).rstrip() for line in zip(*parts)]])
 
 
-def _measured(cell) -> tuple[str, int, str | None]:
-    text, colour = cell if isinstance(cell, tuple) else (str(cell), None)
-    text = printable(text)
-    return text, text_width(text), colour
+def _measured_column(texts: list[str]) -> tuple[list[str], list[int], bool]:
+    """The column's texts made inert, the cells each takes, and whether each takes as many
+    cells as it has characters: one check for a column of printable ASCII."""
+    joined = "".join(texts)
+    if joined.isascii() and joined.isprintable():
+        return texts, [len(text) for text in texts], True
+    texts = [printable(text) for text in texts]
+    return texts, [text_width(text) for text in texts], False
+
+
+def _padded(column: tuple[list[str], list[int], bool], colours: list | None, width: int, *, pad: bool) -> list[str]:
+    """One column's cells cut to `width` where longer, padded to it (unless the last
+    column), and coloured."""
+    texts, cell_widths, simple = column
+    fits = max(cell_widths, default=0) <= width
+    if fits and not pad:
+        out = list(texts)
+    elif fits and simple:
+        out = [text.ljust(width) for text in texts]
+    else:
+        out = []
+        for text, cells in zip(texts, cell_widths):
+            if cells > width:
+                text, cells = _cut(text, width)
+            out.append(text + " " * (width - cells) if pad else text)
+    if colours is None:
+        return out
+    styled: dict[tuple[str, str], str] = {}  # a listing has few distinct coloured cells: style each once
+    for n, (text, colour) in enumerate(zip(out, colours)):
+        if colour:
+            key = (text, colour)
+            if key not in styled:
+                styled[key] = click.style(text, fg=colour)
+            out[n] = styled[key]
+    return out
 
 
 def _status_cell(status: Status) -> tuple[str, str]:
@@ -224,6 +262,8 @@ def _status_cell(status: Status) -> tuple[str, str]:
 _COLUMN_WIDTHS = {"name": 32, "task": 20, "model": 20, "metrics": 36, "params": 36, "outcome": 60,
                   "command": 40, "summary": 60, "failed_reason": 60}
 _TIMES = ("created", "started", "completed", "updated", "heartbeat")
+_TEXTS = frozenset({"id", "name", "task", "model", "machine", "command", "summary", "failed_reason", "workdir",
+                    "repo_path", "uuid"})
 
 
 def column_cell(exp: Experiment, column: str):
@@ -240,6 +280,34 @@ def column_cell(exp: Experiment, column: str):
     return "" if found is None else value_text(found)
 
 
+def column_cells(experiments: list[Experiment], column: str, *,
+                 now: datetime | None = None) -> tuple[list[str], list | None]:
+    """One column of a listing: what column_cell shows for each experiment, as texts and
+    their colours (None when it has none); the common columns without a call per cell."""
+    if column == "status":
+        statuses = [exp.status for exp in experiments]
+        return [status.value for status in statuses], [STATUS_COLOURS[status] for status in statuses]
+    if column in _TEXTS:
+        values = [getattr(exp, column) for exp in experiments]
+    elif column == "outcome":
+        values = [exp.failed_reason if exp.failed_reason and exp.status is Status.FAILED else exp.summary
+                  for exp in experiments]
+    elif column in ("metrics", "params"):
+        return [pairs_text(values) if values else "" for values in (getattr(exp, column) for exp in experiments)], None
+    elif column in _TIMES[:-1]:
+        now = now or datetime.now(timezone.utc)
+        seen: dict[str | None, str] = {}  # one parse per distinct time
+        texts = []
+        for text in (getattr(exp, column) for exp in experiments):
+            if text not in seen:
+                seen[text] = relative_time(text, now=now)
+            texts.append(seen[text])
+        return texts, None
+    else:
+        return [column_cell(exp, column) for exp in experiments], None
+    return [value if value.__class__ is str else "" if value is None else value_text(value) for value in values], None
+
+
 def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
                       columns: tuple[str, ...] = fields.DEFAULT_COLUMNS, wide: bool = False,
                       offset: int = 0) -> None:
@@ -247,10 +315,13 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
     if not experiments:
         click.echo(empty)
         return
-    rows = [[column_cell(exp, column) for column in columns] for exp in experiments]
+    now = datetime.now(timezone.utc)
     headers = [column.upper() if "." not in column else column for column in columns]
     widths = {header: _COLUMN_WIDTHS.get(column, 24) for header, column in zip(headers, columns)}
-    click.echo(render_table(headers, rows, max_widths=widths, wide=wide))
+    with collector_paused():
+        table = render_columns(headers, [column_cells(experiments, column, now=now) for column in columns],
+                               max_widths=widths, wide=wide)
+    click.echo(table)
     if offset:
         click.echo(f"showing {offset + 1}-{offset + len(experiments)} of {total}", err=True)
     elif total > len(experiments):

@@ -560,11 +560,17 @@ class LedgerIndex:
 
     def _record(self, text: str | bytes) -> Experiment:
         """A stored line as a whole record: its environment's facts put back."""
-        exp = Experiment.from_line(text)
-        provenance = exp.provenance
-        if provenance and "env" in provenance:
-            exp.provenance = expand(provenance, self.environment(provenance["env"]))
-        return exp
+        return self._records([text])[0]
+
+    def _records(self, texts: list[str | bytes]) -> list[Experiment]:
+        """Stored lines as whole records (parsed in bulk for a long listing); each passed
+        models.admit on its way into the index."""
+        records = Experiment.from_lines(texts, admitted=True)
+        for exp in records:
+            provenance = exp.provenance
+            if provenance and "env" in provenance:
+                exp.provenance = expand(provenance, self.environment(provenance["env"]))
+        return records
 
     @_repairing
     def lines(self) -> dict[str, str | None]:
@@ -595,7 +601,13 @@ class LedgerIndex:
         if search.limit == 0:
             return [], self._count(where, args)
         order, order_args = _COMPILER.order(search)
-        limit = -1 if search.limit is None else search.limit
+        if search.limit is None:  # all of them: the records in order in one pass, no second look-up by row id
+            texts = [self._text(*pointer) for pointer in self._db.execute(
+                f"SELECT {', '.join(_WHERE)} FROM exp WHERE {where} ORDER BY {order} LIMIT -1 OFFSET ?",
+                [*args, *order_args, search.offset])]
+            total = search.offset + len(texts) if texts or not search.offset else self._count(where, args)
+            return self._records(texts), total
+        limit = search.limit
         page = [*args, *order_args, limit, search.offset]
         # Sort and cut on row ids only, so the sorter never carries whole records. A --where
         # is costly per row: count in the same pass (a window); plain filters count from an index.
@@ -611,7 +623,7 @@ class LedgerIndex:
         rows = {rowid: where for rowid, *where in self._db.execute(
             f"SELECT rowid, {', '.join(_WHERE)} FROM exp WHERE rowid IN ({','.join('?' * len(picked))})",
             [r for r, _ in picked])}
-        return [self._record(self._text(*rows[rowid])) for rowid, _ in picked], picked[0][1]
+        return self._records([self._text(*rows[rowid]) for rowid, _ in picked]), picked[0][1]
 
     def _count(self, where: str, args: list) -> int:
         return self._db.execute(f"SELECT count(*) FROM exp WHERE {where}", args).fetchone()[0]
