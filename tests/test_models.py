@@ -134,3 +134,43 @@ def test_any_params_survive_a_round_trip_through_a_line(params):
     back = Experiment.from_line(exp.to_line())
     stored = models.json_safe(params)  # NUL is stored as ␀ by every store (PostgreSQL cannot hold it)
     assert models.fingerprint(None, None, back.params) == models.fingerprint(None, None, stored)
+
+
+def _lines_of_every_kind() -> list[str]:
+    """Our own lines (optional fields left out, or given), NaN metrics, a seed-tool line,
+    a line with another tool's key, a line orjson refuses (a bare NaN): enough of them for
+    the bulk path (models.BULK_LINES)."""
+    full = _queued(metrics={"loss": math.nan, "acc": 0.5}, tags=["a"])
+    full = models.dataclasses.replace(full, aliases=["EXP-009"], runner={"pid": 4}, files=[{"path": "x"}], priority=3)
+    own = [full.to_line().decode(), _queued().to_line().decode()]
+    other = dict(json.loads(own[1]), colour="blue")
+    seed = {"id": "EXP-007", "name": "old run", "status": "success", "params": {}, "metrics": {"acc": 1},
+            "tags": "baseline"}
+    kinds = [*own, json.dumps(other), json.dumps(seed), own[1].replace('"metrics":{}', '"metrics":{"x":NaN}')]
+    return kinds * (models.BULK_LINES // len(kinds) + 1)
+
+
+@pytest.mark.parametrize("admitted", [False, True])
+def test_lines_read_in_bulk_are_the_records_read_one_by_one(admitted):
+    lines = _lines_of_every_kind()
+    assert len(lines) >= models.BULK_LINES
+    bulk = Experiment.from_lines(lines, admitted=admitted)
+    for line, exp in zip(lines, bulk):
+        one = Experiment.from_dict(json.loads(line))
+        assert exp.to_line() == one.to_line() and exp.to_dict() == one.to_dict()
+        assert repr(exp) == repr(one)
+    assert bulk[0].aliases == ["EXP-009"] and bulk[0].priority == 3 and math.isnan(bulk[0].metrics["loss"])
+    assert bulk[2].extra == {"colour": "blue"} and bulk[3].tags == ["baseline"]
+
+
+def test_fields_a_line_leaves_out_are_empty_and_never_shared_between_records():
+    line = _queued().to_line()
+    assert b"aliases" not in line and b"history" not in line and b"priority" not in line
+    first, second = Experiment.from_lines([line, line])
+    assert (first.aliases, first.history, first.runner, first.extra, first.priority, first.gpus) == ([], [], {}, {}, 0, None)
+    first.history.append({"status": "FAILED"})
+    first.runner["pid"] = 1
+    assert second.history == [] and second.runner == {}
+    assert first.to_dict()["history"] == [{"status": "FAILED"}]
+    with pytest.raises(AttributeError):
+        first.no_such_field  # noqa: B018

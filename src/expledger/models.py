@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -359,26 +359,32 @@ class Experiment:
         return cls._read(json.loads(line), adopt=True)
 
     @classmethod
-    def from_lines(cls, lines: list[bytes] | list[str], *, admitted: bool = False) -> list[Experiment]:
+    def from_lines(cls, lines: Sequence[bytes | str], *, admitted: bool = False) -> list[Experiment]:
         """Many stored lines at once (a long listing): parsed by orjson when there are enough
         of them to repay its import, and by the standard library for what orjson refuses
         (NaN literals, integers beyond 64 bits: other tools' lines). `admitted`: each line
         passed models.admit on its way in (an index's rows), so it is not checked again."""
         if len(lines) < BULK_LINES:
             return [cls._read(json.loads(line), adopt=True, admitted=admitted) for line in lines]
-        try:
-            from orjson import JSONDecodeError, loads
-        except ImportError:
-            loads, JSONDecodeError = json.loads, json.JSONDecodeError
-        out = []
+        loads = _bulk_loads()
         with collector_paused():
-            for line in lines:
-                try:
-                    data = loads(line)
-                except JSONDecodeError:
-                    data = json.loads(line)
-                out.append(cls._read(data, adopt=True, admitted=admitted))
-        return out
+            return [cls._read(loads(line), adopt=True, admitted=admitted) for line in lines]
+
+
+def _bulk_loads() -> Callable[[bytes | str], Any]:
+    """json.loads, by orjson where it can (for what orjson refuses, the standard library)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+
+    def loads(line: bytes | str) -> Any:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return json.loads(line)
+
+    return loads
 
 
 @contextmanager
