@@ -311,3 +311,38 @@ def test_merging_two_replicas_either_way_gives_the_same_experiments_and_loses_no
         with JsonlStore(paths["a"], warn=warn) as a, JsonlStore(paths["ab"], warn=warn) as ab:
             again = merge(a, ab)
         assert again["added"] == again["updated"] == 0 and again["conflicts"] == []  # merging again changes nothing
+
+
+def test_merging_a_seed_tool_ledger_again_keeps_what_was_done_here_since(tmp_path, exp):
+    """A seed-tool record (rev 0, no versions) merged once and changed here must not lose that
+    change when the same ledger is merged again: the outcome made here stays, nothing dropped."""
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(json.dumps({"id": "EXP-001", "name": "lens", "status": "success", "created": "2026-10-01T09:00:00",
+                                "completed": "2026-10-01T10:00:00", "metrics": {"acc": 0.9}}) + "\n")
+    target = tmp_path / "t" / "experiments.jsonl"
+    assert exp("--store", target, "merge", seed).code == 0
+    assert exp("--store", target, "result", "1", "--status", "failed", "--reason", "wrong split",
+               "--force").code == 0
+    assert exp("--store", target, "merge", seed).code == 0
+    shown = json.loads(exp("--store", target, "show", "1", "--json").out)["experiment"]
+    outcomes = [(shown["status"], shown["failed_reason"])] + [(h["status"], h.get("failed_reason"))
+                                                               for h in shown["history"]]
+    assert ("FAILED", "wrong split") in outcomes
+    assert ("SUCCESS", None) in outcomes
+
+
+def test_a_seed_tool_line_after_a_change_made_here_keeps_both_outcomes(tmp_path, exp):
+    """A git union can put a seed-tool line (rev 0) after our own version of that experiment:
+    the later line is current, as the seed tool meant, and our outcome stays in its history."""
+    ledger = tmp_path / "experiments.jsonl"
+    line = {"id": "EXP-001", "name": "lens", "status": "success", "created": "2026-10-01T09:00:00",
+            "completed": "2026-10-01T10:00:00", "metrics": {"acc": 0.9}}
+    ledger.write_text(json.dumps(line) + "\n")
+    assert exp("--store", ledger, "result", "1", "--status", "failed", "--reason", "wrong split", "--force").code == 0
+    with open(ledger, "a") as out:
+        out.write(json.dumps({**line, "completed": "2099-01-01T10:00:00", "metrics": {"acc": 0.95}}) + "\n")
+    shown = json.loads(exp("--store", ledger, "show", "1", "--json").out)["experiment"]
+    assert (shown["status"], shown["metrics"]) == ("SUCCESS", {"acc": 0.95})
+    assert ("FAILED", "wrong split") in [(h["status"], h.get("failed_reason")) for h in shown["history"]]
+    assert exp("--store", ledger, "doctor", "--fix").code == 0
+    assert json.loads(exp("--store", ledger, "show", "1", "--json").out)["experiment"]["history"] == shown["history"]

@@ -9,7 +9,8 @@ version. Then nothing is dropped:
 - every other outcome goes to `history`, marked `"conflict": true`;
 - an experiment RUNNING or QUEUED on the higher side stays so (its run may be live), with
   the other side's outcomes in its history;
-- the merged record gets rev = the higher rev + 1, so it supersedes both everywhere.
+- the merged record gets rev = the higher of the two revs + 1, so it supersedes both everywhere
+  (a seed-tool record, rev 0, carries no version: schema.supersedes says which one is higher).
 The rule depends only on the two versions, so `exp merge`, `doctor --fix` after a git union
 and every reader of the ledger resolve a conflict the same way.
 """
@@ -55,9 +56,13 @@ def conflicting(lower: dict, higher: dict) -> bool:
 
 def resolve(a: Experiment, b: Experiment) -> tuple[Experiment, bool]:
     """The current record given two versions of one experiment, and whether they conflicted."""
-    if a.rev == 0 or b.rev == 0:  # the seed tool's lines carry no version: schema.supersedes decides
-        return (b if supersedes(version(b.rev, b.updated), version(a.rev, a.updated)) else a), False
-    lower, higher = ordered(a, b)
+    if a.rev == 0 and b.rev == 0:
+        return b, False  # the seed tool's lines carry no version: the later one is current
+    if a.rev == 0 or b.rev == 0:  # one of the seed tool's meets a versioned record: schema.supersedes
+        # ranks them, and an outcome only the lower one holds is kept as for any two versions
+        lower, higher = (a, b) if supersedes(version(b.rev, b.updated), version(a.rev, a.updated)) else (b, a)
+    else:
+        lower, higher = ordered(a, b)
     if not conflicting(lower.to_dict(), higher.to_dict()):
         return higher, False
     pool, have = [], set()
@@ -77,7 +82,7 @@ def resolve(a: Experiment, b: Experiment) -> tuple[Experiment, bool]:
     history = [entry if entry in higher.history else {**entry, "conflict": True}
                for entry, owner in pool if current is None or entry is not current[0]]
     history.sort(key=lambda e: (e.get("completed") or "", json.dumps(e, sort_keys=True, default=str)))
-    merged = dataclasses.replace(base, id=higher.id, aliases=higher.aliases, history=history, rev=higher.rev + 1,
+    merged = dataclasses.replace(base, id=higher.id, aliases=higher.aliases, history=history, rev=max(a.rev, b.rev) + 1,
                                  updated=max(a.updated or "", b.updated or "") or None)
     return merged, True
 

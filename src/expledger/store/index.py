@@ -642,10 +642,10 @@ def _fold(held: tuple, found: tuple) -> tuple:
     """The current version of an experiment after `found` (a later line) meets `held`:
     conflicts.resolve's rule, on dicts where no conflict is possible (nearly always)."""
     old, new = held[3], found[3]
-    if old[0] == 0 or new[0] == 0:
-        return found if supersedes(new, old) else held
-    if old != new:
-        lower, higher = (held, found) if old < new else (found, held)
+    if old[0] == 0 and new[0] == 0:
+        return found  # the seed tool's lines carry no version: the later one is current
+    if old != new or old[0] == 0 or new[0] == 0:  # one of the seed tool's: ranked by schema.supersedes
+        lower, higher = (held, found) if supersedes(new, old) else (found, held)
         if not _has_outcome(lower[1]) or not conflicting(lower[1], higher[1]):
             return higher
     elif held[2] == found[2]:
