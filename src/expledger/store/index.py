@@ -358,11 +358,14 @@ class LedgerIndex:
             return "grown"
         handle.seek(0)
         crc, adler, left = 0, 1, offset
+        buffer = bytearray(1 << 22)  # one buffer read into again and again: no fresh pages per block
+        view = memoryview(buffer)
         while left:
-            block = handle.read(min(left, 1 << 24))
-            if not block:
+            got = handle.readinto(view[:min(left, len(buffer))])
+            if not got:
                 return None
-            crc, adler, left = zlib.crc32(block, crc), zlib.adler32(block, adler), left - len(block)
+            block = view[:got]
+            crc, adler, left = zlib.crc32(block, crc), zlib.adler32(block, adler), left - got
         return "replaced" if [crc, adler] == meta.get("sum") else None
 
     def counters(self) -> dict:
