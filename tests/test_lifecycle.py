@@ -64,7 +64,8 @@ def test_infinite_metrics_come_back_as_floats():
     assert again.metrics["loss"] == math.inf
 
 
-@pytest.mark.parametrize("data", [{"kind": "explode"}, {}, [], {"kind": "cancel", "colour": "red"}])
+@pytest.mark.parametrize("data", [{"kind": "explode"}, {}, [], {"kind": ["start"]}, {"kind": "cancel", "colour": "red"},
+                                  {"kind": "chain", "steps": "start"}, {"kind": "chain", "steps": [{"kind": "?"}]}])
 def test_an_unknown_kind_or_argument_is_bad_input(data):
     with pytest.raises(BadInput):
         from_json(data)
@@ -107,3 +108,20 @@ def test_a_chain_applies_its_steps_in_order():
     running = Start(runner={"pid": 1}).apply(_exp(), NOW)
     ended = Chain(steps=(Amend(provenance={"host": "h"}), Result(status="cancelled", reason="stop"))).apply(running, NOW)
     assert ended.provenance == {"host": "h"} and ended.status is Status.CANCELLED and ended.summary == "stop"
+
+
+def test_requeue_checks_every_experiment_first_and_counts_each_spelling_once(tmp_path):
+    from expledger.ops import record
+    from expledger.store import open_store
+
+    with open_store(str(tmp_path / "experiments.jsonl")) as store:
+        done = store.add(name="done", command="true")
+        store.result(done.id, status="failed", reason="flaky")
+        waiting = store.add(name="waiting", command="true")
+        with pytest.raises(IllegalTransition):
+            record.requeue(store, [done.id, waiting.id], reason="again")
+        assert store.get(done.id).status is Status.FAILED  # nothing written
+        queued = record.requeue(store, ["1", "EXP-001", "exp-1"], reason="fixed", by="ana@lab")
+        assert [exp.id for exp in queued.experiments] == ["EXP-001"]
+        assert queued.to_json()["experiments"][0]["runner"]["requeued"] == "requeued by ana@lab: fixed"
+        assert store.get(done.id).rev == 3

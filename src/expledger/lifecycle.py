@@ -61,11 +61,11 @@ class Transition:
     @staticmethod
     def from_json(data: Any) -> Transition:
         """The transition `to_json()` described; BadInput for an unknown kind or argument."""
-        if not isinstance(data, dict) or data.get("kind") not in _KINDS:
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in _KINDS:
             valid = ", ".join(sorted(_KINDS))
-            kind = data.get("kind") if isinstance(data, dict) else None
-            raise BadInput(f"not a lifecycle transition: kind {kind!r} (valid kinds: {valid})")
-        cls = _KINDS[data["kind"]]
+            raise BadInput(f"not a lifecycle transition: kind {str(kind)[:40]!r} (valid kinds: {valid})")
+        cls = _KINDS[kind]
         names = {spec.name for spec in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names - {"kind"})
         if unknown:
@@ -74,7 +74,9 @@ class Transition:
         for name in names & set(data):
             value = data[name]
             if name == "steps":
-                value = tuple(Transition.from_json(step) for step in value or ())
+                if not isinstance(value, list):
+                    raise BadInput("chain transition: steps must be a list of transitions")
+                value = tuple(Transition.from_json(step) for step in value)
             elif name in _TUPLES and isinstance(value, list):
                 value = tuple(value)
             elif name in _METRICS and isinstance(value, dict):

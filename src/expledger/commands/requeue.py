@@ -22,17 +22,11 @@ def requeue(exp_ids, reason):
     Example:
       exp requeue EXP-012 EXP-013 --reason "fixed the data loader"
     """
-    from ..lifecycle import Retry
-    from ..liveness import who
+    from ..ops import record
 
-    store = open_ledger(reap=True)
-    found = [store.get(ref) for ref in dict.fromkeys(exp_ids)]
-    again = Retry(reason=f"requeued by {who()}" + (f": {reason}" if reason else ""))
-    for exp in found:
-        again.apply(exp, store.now())  # refuses an unfinished one before anything is written
-    queued = [store.apply(exp.id, again) for exp in found]
+    queued = record.requeue(open_ledger(reap=True), exp_ids, reason=reason)
     if json_mode():
-        output.emit_json({"experiments": [exp.to_dict() for exp in queued]})
+        output.emit_json(queued.to_json())
         return
-    for exp in queued:
+    for exp in queued.experiments:
         click.echo(f"{output.result_line(exp)} (attempt {int(exp.runner.get('attempt', 0)) + 1} next)")

@@ -105,6 +105,31 @@ def cancel(store: Store, ref: str | int, *, reason: str | None = None, by: str |
     return Cancelled(exp, stop_local(exp))
 
 
+@dataclass(frozen=True)
+class Requeued:
+    """Finished experiments put back in the queue, each as a new attempt, in the order asked."""
+
+    experiments: list[Experiment]
+
+    def to_json(self) -> dict:
+        return {"experiments": [exp.to_dict() for exp in self.experiments]}
+
+
+def requeue(store: Store, refs, *, reason: str | None = None, by: str | None = None) -> Requeued:
+    """Queue finished (success, failed, cancelled, lost) experiments again as new attempts
+    (`exp requeue`); their outcomes stay in their histories. Every one is checked before any
+    is changed: NotFound or IllegalTransition (one still queued or running) changes nothing.
+    `by` says who (default: this user on this machine); `reason` is kept with the attempt."""
+    from ..lifecycle import Retry
+    from ..liveness import who
+
+    found = list({exp.uuid: exp for exp in (store.get(ref) for ref in refs)}.values())  # `1 EXP-001`: once
+    again = Retry(reason=f"requeued by {by or who()}" + (f": {reason}" if reason else ""))
+    for exp in found:
+        again.apply(exp, store.now())  # refuses an unfinished one before anything is written
+    return Requeued([store.apply(exp.id, again) for exp in found])
+
+
 def _refuse_if_tried(store: Store, *, task: str | None, model: str | None, params: dict) -> None:
     from ..check import check as find
     from ..errors import AlreadyTried, keyword, literal
