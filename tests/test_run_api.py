@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -165,14 +168,78 @@ def test_plot_explains_what_is_missing(tmp_path):
     assert result.code == 2 and "nothing to plot" in result.err
 
 
-def test_finished_runs_leave_no_heartbeat_file_and_doctor_sweeps_stale_ones(tmp_path):
-    for n in range(1000):
+def test_finished_runs_leave_no_heartbeat_file_and_doctor_sweeps_stale_ones(tmp_path, monkeypatch):
+    beats = tmp_path / "memory/experiments/.exp-cache/heartbeats"
+    for n in range(1000):  # runs shorter than a second never heartbeat at all
         with expledger.start(name=f"run {n}", params={"n": n}) as run:
             run.log({"loss": 1.0})
-    beats = tmp_path / "memory/experiments/.exp-cache/heartbeats"
+    assert not beats.exists()
+    monkeypatch.setattr(expledger.run, "FLUSH_SECONDS", 0.02)
+    for n in range(3):  # runs that last do, and remove their file when they end
+        with expledger.start(name=f"long {n}") as run:
+            deadline = time.monotonic() + 10
+            while not (beats / run.experiment.uuid).exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert (beats / run.experiment.uuid).exists()
     assert list(beats.iterdir()) == []
     with _store(tmp_path) as store:  # a runner killed between its result and the clean-up
         store.heartbeat(store.get(run.id))
         assert [p["kind"] for p in store.doctor()["problems"]] == ["stale_heartbeats"]
         assert store.doctor(fix=True)["problems"][0]["fixed"]
     assert list(beats.iterdir()) == []
+
+
+def test_a_process_killed_right_after_start_leaves_its_run_found_and_reported_lost(tmp_path):
+    # start() returns before its RUNNING line is fsynced (the result's fsync covers it): the
+    # kernel still holds the line when the process is killed, and doctor finds the run lost.
+    script = tmp_path / "killed.py"
+    script.write_text("import os, signal, expledger\nrun = expledger.start(name='killed')\n"
+                      "print(run.id, flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and proc.stdout.strip() == "EXP-001"
+    lines = (tmp_path / LEDGER).read_text().splitlines()
+    assert [json.loads(line)["status"] for line in lines] == ["RUNNING"]
+    doctor = run_exp("doctor", cwd=tmp_path)
+    assert "EXP-001 was RUNNING but lost" in doctor.out
+    with _store(tmp_path) as store:
+        assert store.get(1).status is Status.FAILED and store.get(1).failed_reason.startswith("lost")
+    assert not (tmp_path / "memory/experiments/.exp-cache/heartbeats").exists()
+
+
+def test_runs_of_one_process_share_one_store_and_one_thread(tmp_path):
+    stores, connections, threads = [], [], set()
+    for n in range(20):
+        with expledger.start(name=f"run {n}") as run:
+            stores.append(run.store)
+            connections.append(run.store.index._db)
+            threads.update(t.name for t in threading.enumerate() if t.name.startswith("expledger"))
+    assert all(store is stores[0] for store in stores)
+    assert all(db is connections[0] for db in connections)  # the index connection stays open from run to run
+    assert threads == {"expledger-runs"}  # the process's one run thread, none per run
+    with _store(tmp_path) as store:
+        assert store.search(limit=0).total == 20 and store.get(20).status is Status.SUCCESS
+
+
+def test_git_facts_stay_true_from_run_to_run_of_one_process(tmp_path, monkeypatch):
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,  # noqa: E731
+                                    check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "-q", "-b", "main")
+    (tmp_path / "train.py").write_text("v1\n")
+    git("add", "train.py")
+    git("commit", "-q", "-m", "one")
+    monkeypatch.chdir(tmp_path)
+
+    def state():
+        with expledger.start(name="x") as run:
+            pass
+        return run.experiment.provenance["git"]
+
+    first = state()
+    assert (first["commit"], first["branch"], first["dirty"]) == (git("rev-parse", "HEAD"), "main", False)
+    (tmp_path / "train.py").write_text("v2\n")  # the same process, the code changed
+    assert state()["dirty"] is True
+    git("commit", "-q", "-am", "two")
+    second = state()
+    assert second["commit"] == git("rev-parse", "HEAD") != first["commit"] and second["dirty"] is False
+    git("checkout", "-q", "--detach")
+    assert state()["branch"] == "HEAD"  # as git rev-parse --abbrev-ref names a detached HEAD

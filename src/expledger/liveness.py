@@ -55,8 +55,16 @@ def _proc_stat(pid: int) -> list[str] | None:
 
 def process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux), or None where unknown."""
+    if pid == _OWN_START[0] and pid == os.getpid():
+        return _OWN_START[1]  # our own never changes: read once per process (a script starting many runs)
     fields = _proc_stat(pid)
-    return fields[19] if fields and len(fields) > 19 else None
+    found = fields[19] if fields and len(fields) > 19 else None
+    if pid == os.getpid():
+        _OWN_START[:] = [pid, found]
+    return found
+
+
+_OWN_START: list = [0, None]  # [pid, its start time] of this process
 
 
 def runner_info(pid: int | None = None) -> dict:

@@ -12,6 +12,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 DIFF_FILE = "git.diff"
@@ -35,28 +36,35 @@ def git_root(cwd: str) -> str | None:
     return top.strip() if top is not None else None
 
 
-def git_state(cwd: str | Path, run_dir: Path | None = None, ledger_dir: Path | None = None) -> dict:
-    """Commit, branch and dirty flag; the uncommitted diff (against HEAD) saved to the run folder.
+def git_state(cwd: str | Path, run_dir: Path | Callable[[], Path] | None = None,
+              ledger_dir: Path | None = None) -> dict:
+    """Commit, branch and dirty flag; the uncommitted diff (against HEAD) saved to the run folder
+    (`run_dir`, or a function giving it: asked only when there is a diff to save).
 
     The ledger's own folder is left out: the ledger committed to git (as the README
     recommends) changes with every run, and that is not a change to the code."""
     top = git_root(str(cwd))
     if top is None:
         return {}
-    state = {
-        "root": top,
-        "commit": (_run(["git", "rev-parse", "HEAD"], cwd) or "").strip() or None,
-        "branch": (_run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None,
-    }
     paths = [":(top)"]
     if ledger_dir is not None and Path(os.path.realpath(ledger_dir)).is_relative_to(os.path.realpath(top)):
         paths.append(f":(exclude){os.path.realpath(ledger_dir)}")
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd) or ""
-    state["dirty"] = bool(status.strip())
+    # One git call, asked anew for every run (the code may change between two runs of one
+    # process): the commit and branch in its header lines, a changed tracked file in any other.
+    status = _run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no", "--", *paths], cwd) or ""
+    header = dict(line[2:].partition(" ")[::2] for line in status.splitlines() if line.startswith("# "))
+    commit, branch = header.get("branch.oid"), header.get("branch.head")
+    state = {
+        "root": top,
+        "commit": commit if commit and commit != "(initial)" else None,
+        "branch": "HEAD" if branch == "(detached)" else branch or None,  # as `git rev-parse --abbrev-ref` says it
+        "dirty": any(line and not line.startswith("# ") for line in status.splitlines()),
+    }
     if state["dirty"] and state["commit"]:
         diff = _run(["git", "diff", "HEAD", "--binary", "--", *paths], cwd) or ""
         state["diff_lines"] = diff.count("\n")
         if run_dir is not None:
+            run_dir = run_dir() if callable(run_dir) else run_dir
             run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(os.open(run_dir / DIFF_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
                       encoding="utf-8") as handle:  # the diff may hold what the code holds: owner only
@@ -67,7 +75,7 @@ def git_state(cwd: str | Path, run_dir: Path | None = None, ledger_dir: Path | N
 
 def gpus() -> list[dict]:
     """GPUs as nvidia-smi lists them (index, name, memory in MiB, driver); empty without one."""
-    if not shutil.which("nvidia-smi"):
+    if not _nvidia_smi():
         return []
     out = _run(["nvidia-smi", "--query-gpu=index,name,memory.total,driver_version",
                 "--format=csv,noheader,nounits"], ".")
@@ -92,7 +100,18 @@ def packages() -> tuple[str, ...]:
 
 def environment() -> dict:
     """The facts every run of this process shares (environment.KEYS), with `env`, their hash."""
-    return dict(_environment(shutil.which("nvidia-smi")))
+    return dict(_environment(_nvidia_smi()))
+
+
+def environment_known() -> bool:
+    """Whether environment() is already at hand (asked once per process: the package scan)."""
+    return _environment.cache_info().currsize > 0
+
+
+@functools.lru_cache(maxsize=1)
+def _nvidia_smi() -> str | None:
+    """nvidia-smi's path, looked up once per process (a process that starts many runs)."""
+    return shutil.which("nvidia-smi")
 
 
 @functools.lru_cache(maxsize=4)
@@ -110,7 +129,7 @@ def _environment(nvidia_smi: str | None) -> tuple:
     return tuple({**facts, "env": digest(facts)}.items())
 
 
-def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | None = None, env=None,
+def collect(*, argv: list[str] | str, cwd: str | Path, run_dir: Path | Callable[[], Path] | None = None, env=None,
             ledger_dir: Path | None = None) -> dict:
     """Everything above, plus the command, working folder and host; `env` names the
     environment's part (environment.py), which the ledger stores once."""

@@ -11,11 +11,16 @@ of creating one: the runner records the outcome, the API adds metrics and step s
 Logging never crashes training: points are buffered in memory and flushed by a thread
 about once a second; storage trouble becomes one warning per kind, never an exception.
 Misuse (logging to a finished run, a non-numeric value) raises at once.
+
+Starting many runs in one process is cheap: the runs share one background thread (flushes,
+heartbeats, provenance, system sampling) and one open store per ledger, and a run that ends
+within its first second never needs a heartbeat or a sampler at all.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -42,15 +47,16 @@ _FAILED = object()  # what _guard returns when the store call failed
 class Run:
     """A live experiment: `log()` step metrics, then `result()` (or leave the `with` block).
 
-    Making one has no side effects; the run starts (a thread flushes and heartbeats, an
-    uncaught exception or the interpreter's exit records the outcome) at `expledger.start()`,
-    on entering the `with` block, or at the first `log()`.
+    Making one has no side effects; the run starts (the process's run thread flushes and
+    heartbeats it, an uncaught exception or the interpreter's exit records the outcome) at
+    `expledger.start()`, on entering the `with` block, or at the first `log()`.
 
     Args:
         store: the Store the experiment lives in.
         experiment: the RUNNING experiment.
         attached: True under `exp run`/`exp worker`, which own the outcome.
-        owns_store: close `store` when the run ends (only for a store the run opened itself).
+        owns_store: give `store` back when the run ends (only for a store start() opened: it
+            stays open for the process's next run of the same ledger, or is closed).
     """
 
     def __init__(self, store: Store, experiment: Experiment, *, attached: bool = False, owns_store: bool = False):
@@ -68,9 +74,13 @@ class Run:
         self._flushing = threading.Lock()  # one flush at a time, so chunks stay in order
         self._writing = threading.Lock()  # one record write at a time on the run's one store connection
         self._provenance: dict[str, Any] | None = None  # collected, not yet written: it rides on the next write
+        self._collecting = threading.Lock()  # provenance is collected once, by the run thread or by result()
+        self._collected = attached  # under a runner, the runner records provenance
         self._warned: set[str] = set()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._background, name=f"expledger-{experiment.id}", daemon=True)
+        self._begun = 0.0  # time.monotonic() at begin()
+        self._next_beat = 0.0  # when the run thread heartbeats next
+        self._durable = False  # whether the run thread has made the RUNNING line durable
         self._sampler: Any = None
         self._uncaught: BaseException | None = None
         self._previous_hook = sys.excepthook
@@ -82,15 +92,20 @@ class Run:
             if self.started or self.finished:
                 return self
             self.started = True
-        self._thread.start()
-        if not self.attached:  # under a runner, the runner samples the whole process tree
-            from . import sysmetrics
-
-            self._sampler = sysmetrics.start(self.store, self.experiment, pid=os.getpid(),
-                                             visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self._begun = time.monotonic()
+        if not self.attached and self.store.shared_heartbeats:  # other hosts judge it by its heartbeat alone
+            self._guard("heartbeat", self.store.heartbeat, self.experiment)
+        # On this machine its PID tells it is alive till its first heartbeat; under a runner, the runner beats.
+        self._next_beat = float("inf") if self.attached else self._begun + FLUSH_SECONDS
         self._previous_hook = sys.excepthook
         sys.excepthook = self._excepthook
         atexit.register(self._at_exit)
+        if not self._collected:
+            from .provenance import environment_known
+
+            if environment_known():  # no package scan to wait for: collect it here, now
+                self._collect()
+        _runs().add(self)  # else the run thread collects it, while the run goes on
         return self
 
     @property
@@ -211,13 +226,16 @@ class Run:
         if self.finished:
             raise BadInput(f"{self.id} already has a result")
         status = Status.parse(status) if isinstance(status, str) else status
-        self.flush()
-        final = {**(self._last if status is Status.SUCCESS else {}), **(metrics or {})}
         self.finished = True
         self._stop.set()
-        if self.started and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=30)  # let provenance land before the process may exit
-        system: dict[str, Any] = self._sampler.stop() if self._sampler else {}
+        if self.started:
+            _runs().discard(self)
+        self.flush()
+        final = {**(self._last if status is Status.SUCCESS else {}), **(metrics or {})}
+        self._collect()  # where it ran rides on the result line, if the run thread has not collected it yet
+        with self._writing:  # the run thread starts no sampler once _stop is set
+            sampler = self._sampler
+        system: dict[str, Any] = sampler.stop() if sampler else {}
         if self.attached:  # the runner records the status, as the code declares it here
             declared = None if status is Status.SUCCESS else {"status": status.value, "reason": reason or summary}
             change: Transition = Update(metrics=final, summary=summary, attempt=self.attempt, declared=declared)
@@ -253,7 +271,7 @@ class Run:
 
             release(self.experiment.runner)
         if self.owns_store:
-            self.store.close()
+            _give_back(self.store)
 
     # --- the context manager and process exit ----------------------------------------
 
@@ -286,26 +304,50 @@ class Run:
         else:
             self.result()
 
-    def _background(self) -> None:
-        """Flush every second; heartbeat and provenance when no runner does it for us."""
-        if not self.attached:
+    def _collect(self) -> None:
+        """Collect where and from what code the run runs, once: by the run thread as soon as
+        the run starts, or by result() if the run ended before that thread got to it."""
+        with self._collecting:
+            if self._collected:
+                return
+            self._collected = True
             from .provenance import collect
 
-            self._guard("heartbeat", self.store.heartbeat, self.experiment)
-            found = self._guard("provenance", lambda: collect(argv=[sys.executable, *sys.argv], cwd=os.getcwd(),
-                                                              run_dir=self.store.run_dir(self.experiment)))
+            ledger = getattr(self.store, "path", None)  # a file ledger: its own changes are not the code's state
+            found = self._guard("provenance", lambda: collect(
+                argv=[sys.executable, *sys.argv], cwd=os.getcwd(), run_dir=lambda: self.store.run_dir(self.experiment),
+                ledger_dir=ledger.parent if ledger is not None else None))
             if found is not _FAILED:
                 with self._writing:
                     self._provenance = found
-        next_beat = 0.0
-        while not self._stop.wait(FLUSH_SECONDS):
-            self.flush()
-            if self._provenance is not None and not self._stop.is_set():  # a run that lasts: record where it runs
-                self._write("provenance", None)
-            if not self.attached and time.monotonic() >= next_beat:
-                self._guard("heartbeat", self.store.heartbeat, self.experiment)
-                next_beat = time.monotonic() + heartbeat_interval()
+
+    def _tick(self, now: float) -> None:
+        """The run thread's second: flush; record the provenance of a run that lasts; heartbeat
+        and start sampling the hardware once it has run a second (a shorter run needs neither)."""
         self.flush()
+        if now - self._begun < FLUSH_SECONDS:
+            return
+        if not self._durable:  # a run that lasts: its RUNNING line made durable (a shorter one's result does it)
+            self._durable = True
+            sync = getattr(self.store, "sync", None)
+            if sync is not None:
+                self._guard("its record", sync)
+        if self._provenance is not None and not self._stop.is_set():
+            self._write("provenance", None)
+        if self.attached or now < self._next_beat:
+            return
+        with self._writing:  # result() sets _stop first: no heartbeat or sampler after the run ended
+            if self._stop.is_set():
+                return
+            self._guard("heartbeat", self.store.heartbeat, self.experiment)
+            self._next_beat = now + heartbeat_interval()
+            if self._sampler is None:  # under a runner, the runner samples the whole process tree
+                from . import sysmetrics
+
+                sampler = self._guard("system", lambda: sysmetrics.start(
+                    self.store, self.experiment, pid=os.getpid(), visible=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                    since=self._begun))
+                self._sampler = sampler if sampler not in (None, _FAILED) else False  # False: none for this run
 
     def _guard(self, kind: str, func: Callable[..., Any], *args: Any) -> Any:
         """Call into the store; any trouble becomes one warning per kind, never an exception,
@@ -320,6 +362,125 @@ class Run:
 
                 warn(redact(f"expledger could not save {kind} for {self.id}: {err}; training goes on"))
             return _FAILED
+
+
+class _RunThread:
+    """The one thread of a process that serves every live run: it collects a new run's
+    provenance when asked, and once a second flushes each run's points, records the provenance
+    of a run that lasts, heartbeats, and starts the hardware sampler of a run past its first
+    second. One thread for all runs, woken only for provenance: a script that makes a thousand
+    short runs starts no thread and switches to none per run. Idle for a minute, it ends (the
+    next run starts it again)."""
+
+    IDLE_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.runs: dict[Run, None] = {}  # in the order they began
+        self.new: list[Run] = []  # runs whose provenance is still to collect
+        self.wake = threading.Condition()
+        self.thread: threading.Thread | None = None
+
+    def add(self, run: Run) -> None:
+        with self.wake:
+            self.runs[run] = None
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._serve, name="expledger-runs", daemon=True)
+                self.thread.start()
+            if not run._collected:
+                self.new.append(run)
+                self.wake.notify()
+
+    def discard(self, run: Run) -> None:
+        with self.wake:
+            self.runs.pop(run, None)
+
+    def _serve(self) -> None:
+        last = idle = time.monotonic()  # the last flush of every run; since when no run is live
+        while True:
+            with self.wake:
+                while not self.new:
+                    now = time.monotonic()
+                    if self.runs:
+                        idle = now
+                    elif now - idle > self.IDLE_SECONDS:
+                        self.thread = None
+                        return
+                    due = min([last + FLUSH_SECONDS, *(run._next_beat for run in self.runs)])
+                    if due <= now:
+                        break
+                    self.wake.wait(due - now)
+                new, self.new = self.new, []
+                runs = list(self.runs)
+            for run in new:  # trouble with one run is that run's warning; the thread serves the others on
+                run._guard("provenance", run._collect)
+            now = time.monotonic()
+            every = now >= last + FLUSH_SECONDS
+            if every:
+                last = now
+            for run in runs:  # each run's first heartbeat a second after it began, not at the next common tick
+                if not run.finished and (every or now >= run._next_beat):
+                    run._guard("its running state", run._tick, now)
+                    if run._next_beat <= now:  # no heartbeat came of it (attached, or trouble): not before the next tick
+                        run._next_beat = now + FLUSH_SECONDS
+
+
+_RUNS: _RunThread | None = None
+_SHARED = threading.Lock()  # guards _RUNS and _KEPT
+
+
+def _runs() -> _RunThread:
+    """This process's run thread (a forked child starts its own)."""
+    global _RUNS
+    with _SHARED:
+        if _RUNS is None or _RUNS.pid != os.getpid():
+            _RUNS = _RunThread()
+        return _RUNS
+
+
+_KEPT: dict[str, Store] = {}  # the store kept open for this process's next run, by where it is
+_KEPT_PID = [0]  # the process _KEPT belongs to (a forked child opens its own)
+_USERS: dict[Store, int] = {}  # live runs writing through each shared store
+
+
+def _take_store(url: str) -> Store:
+    """The store for a new run of `url`. One that can be shared (a JSONL ledger) stays open
+    for the process's next run, so its index connection, what it knows of its own last
+    writes and its file-system checks carry over from run to run."""
+    from .store import open_store
+
+    key = url if "://" in url or os.path.isabs(url) else os.path.join(os.getcwd(), url)
+    with _SHARED:
+        if _KEPT_PID[0] != os.getpid():
+            _KEPT.clear()
+            _USERS.clear()
+            _KEPT_PID[0] = os.getpid()
+        store = _KEPT.get(key)
+        if store is None:
+            store = open_store(url)
+            if not getattr(store, "shareable", False):
+                return store
+            for other, kept in list(_KEPT.items()):  # one ledger kept at a time: a test suite opens hundreds
+                if not _USERS.get(kept):
+                    del _KEPT[other]
+                    kept.close()
+            _KEPT[key] = store
+        _USERS[store] = _USERS.get(store, 0) + 1
+        return store
+
+
+def _give_back(store: Store) -> None:
+    """A run is done with its store: a shared one stays open while it is the one kept."""
+    with _SHARED:
+        users = _USERS.get(store)
+        if users is None:
+            store.close()
+        elif users > 1:
+            _USERS[store] = users - 1
+        else:
+            del _USERS[store]
+            if not any(kept is store for kept in _KEPT.values()):
+                store.close()
 
 
 def _runner_attempt() -> int | None:
@@ -381,11 +542,17 @@ def start(name: str | None = None, *, task: str | None = None, model: str | None
             experiment = opened.apply(experiment.id, Update(task=task, model=model, params=params, tags=tuple(tags),
                                                             attempt=_runner_attempt()))
         return Run(opened, experiment, attached=True, owns_store=True).begin()
-    opened = open_store(resolve_store(store)[0])
+    opened = _take_store(resolve_store(store)[0])
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-    experiment = opened.add(
-        name=name or script, task=task, model=model, params=params or {}, tags=tags,
-        command=command or " ".join([os.path.basename(sys.executable), *sys.argv]),
-        machine=resolve_machine(machine), status=Status.RUNNING, runner=runner_info(),
-    )
+    unsynced = getattr(opened, "unsynced", None)  # the result line's fsync makes the RUNNING one durable
+    try:
+        with unsynced() if unsynced else contextlib.nullcontext():
+            experiment = opened.add(
+                name=name or script, task=task, model=model, params=params or {}, tags=tags,
+                command=command or " ".join([os.path.basename(sys.executable), *sys.argv]),
+                machine=resolve_machine(machine), status=Status.RUNNING, runner=runner_info(),
+            )
+    except BaseException:
+        _give_back(opened)
+        raise
     return Run(opened, experiment, owns_store=True).begin()

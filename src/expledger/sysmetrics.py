@@ -1,7 +1,8 @@
 """How a run used the hardware, sampled while it runs: so "will it fit on a 24 GB card?" has an answer.
 
 A background thread takes a sample every EXP_SYSTEM_INTERVAL seconds (default 10; 0 turns
-sampling off) of the run's process tree (CPU, resident memory), the host's memory, and each
+sampling off; a Python API run starts its sampler once it has lasted a second, a shorter one
+has none) of the run's process tree (CPU, resident memory), the host's memory, and each
 visible GPU's memory and utilisation. Samples go to the run's step series under `system/`
 (the step is the second since the run started), written about once a minute, never as ledger
 lines. When the run ends its peaks go on the record's `system` object, where `--where
@@ -160,9 +161,11 @@ class Sampler(threading.Thread):
         visible: the run's CUDA_VISIBLE_DEVICES.
     """
 
-    def __init__(self, store, exp, *, pid: int, every: float, visible: str | None = None):
+    def __init__(self, store, exp, *, pid: int, every: float, visible: str | None = None,
+                 since: float | None = None):
         super().__init__(name=f"expledger-system-{exp.id}", daemon=True)
         self.store, self.exp, self.pid, self.every, self.visible = store, exp, pid, every, visible
+        self.since = since  # time.monotonic() when the run began, if before now: sample at once
         self.peaks: dict = {}
         self._stop_event = threading.Event()
         self._pending: dict[str, tuple[list, list]] = {}
@@ -172,9 +175,11 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         gpus = Gpus(self.visible)
-        started = next_flush = time.monotonic()
-        next_flush += FLUSH_SECONDS
+        next_flush = time.monotonic() + FLUSH_SECONDS
+        started = self.since if self.since is not None else time.monotonic()
         try:
+            if self.since is not None:  # started once the run had lasted: its first sample now
+                self._sample(gpus, int(time.monotonic() - started))
             while not self._stop_event.wait(min(self.every, 1.0) if not self._sums else self.every):
                 now = time.monotonic()
                 self._sample(gpus, int(now - started))
@@ -255,11 +260,12 @@ class Sampler(threading.Thread):
             warn(f"system metrics of {self.exp.id} not saved: {err}")
 
 
-def start(store, exp, *, pid: int, visible: str | None = None) -> Sampler | None:
-    """A running Sampler for a run, or None when EXP_SYSTEM_INTERVAL turns sampling off."""
+def start(store, exp, *, pid: int, visible: str | None = None, since: float | None = None) -> Sampler | None:
+    """A running Sampler for a run, or None when EXP_SYSTEM_INTERVAL turns sampling off.
+    `since`: when the run began (time.monotonic()), for a sampler started once it had lasted."""
     every = interval()
     if every <= 0:
         return None
-    sampler = Sampler(store, exp, pid=pid, every=every, visible=visible)
+    sampler = Sampler(store, exp, pid=pid, every=every, visible=visible, since=since)
     sampler.start()
     return sampler

@@ -100,7 +100,8 @@ def test_an_in_place_edit_of_an_earlier_line_is_found_by_doctor_and_fixed(path):
     with open_store(str(path)) as store:
         store.add(name="before")
         store.add(name="second")
-    assert (path.parent / ".exp-cache" / "experiments.jsonl.sqlite3").exists()  # the writer built the index
+        assert store.search().total == 2  # a read catches the index up with both lines
+    assert (path.parent / ".exp-cache" / "experiments.jsonl.sqlite3").exists()
     text = path.read_text(encoding="utf-8").replace('"before"', '"edited"')
     with open(path, "r+", encoding="utf-8") as handle:  # same inode, same size: an editor saving in place
         handle.write(text)

@@ -2,13 +2,16 @@
 
 Guarantees:
 - Every write appends one whole line in a single write() under an exclusive lock, then
-  fsyncs. The lock is taken on the ledger's folder itself (flock on the directory): no
+  fsyncs (the one exception: the RUNNING line `expledger.start()` writes, which the run's
+  result line, or the run thread after its first second, makes durable; see unsynced()). The lock is taken on the ledger's folder itself (flock on the directory): no
   rewrite replaces it and no clean-up of `.exp-cache/` deletes it, so a writer never appends
   to a file that a rewrite has just swapped out and two writers never hold it at once.
 - Once the line is durable the write has happened: trouble with the index after it is a
   warning (the index rebuilds itself), never a failure that would invite a duplicate retry.
 - A change is written only if the record's rev, checked while the lock is held, is still the
   one it was made from (compare-and-set; store/base.py retries it on the newer record).
+- The write path does not read or write the index when the file is exactly as this object's
+  last line left it: it knows what that line says (_Tail). The next read catches the index up.
 - A short write (full disk) is cut back off, so no torn line is left behind; a torn line
   from a crash is kept apart from the next write and skipped, with a warning, by readers.
 - Nothing rewrites earlier lines except `doctor --fix`, which writes a new file and renames
@@ -23,14 +26,16 @@ import errno
 import fcntl
 import functools
 import os
+import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..environment import compact
+from ..environment import compact, expand, facts_of
 from ..errors import StoreError, keyword, literal
 from ..log import warn as log_warning
-from ..models import Experiment, Status, format_id
+from ..models import Experiment, Status, format_id, id_number
 from ..schema import supersedes, version
 from .base import Search, Store, confined
 from .index import LedgerIndex
@@ -40,6 +45,7 @@ STEPS_FILE = "steps.bin"
 OUTPUT_FILE = "output.tail"
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NETWORK_FILE_SYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs",
                         "lustre", "fuse.s3fs", "fuse.gcsfuse"}
 
@@ -82,6 +88,7 @@ class JsonlStore(Store):
     """A ledger in one JSONL file, with its index and lock in a `.exp-cache` folder beside it."""
 
     shared_heartbeats = False  # heartbeat files stay on the machine (a ledger synced by git)
+    shareable = True  # one object may serve every run of a process, from any thread (run._take_store)
 
     def __init__(self, path: str | Path, *, url: str | None = None, now=None, warn=None):
         self.path = Path(path).expanduser().absolute()
@@ -92,6 +99,13 @@ class JsonlStore(Store):
         self._synced = False
         self._checked_file_system = False
         self._seen: dict[str, tuple[int, ...] | None] = {}  # uuid -> the file's state when _current read it
+        self._mutex = threading.RLock()  # one thread at a time in this object (a Run's store is shared)
+        self._fd: int | None = None  # the ledger, kept open for this object's writes
+        self._fd_of: tuple | None = None  # (pid, dev, ino) of that descriptor
+        self._stat: os.stat_result | None = None  # the ledger as the lock found it
+        self._tail: _Tail | None = None  # what this object wrote since the index last caught up
+        self._unsynced_by: int | None = None  # the thread whose writes are not fsynced (unsynced())
+        self._dirty = False  # written through the kept descriptor, not yet fsynced
 
     # --- core ----------------------------------------------------------------------
 
@@ -99,38 +113,50 @@ class JsonlStore(Store):
         import uuid
 
         with self._locked():
-            number = self.index.max_number() + 1
+            tail = self._own_tail()
+            number = (tail.number if tail else self._caught_up().max_number()) + 1
             created = dataclasses.replace(
                 record, id=format_id(number), uuid=str(uuid.uuid4()), rev=1, updated=record.created
             )
-            self._append(self._line(created))
+            self._write(created, tail)
         return created
 
     def _current(self, exp_id: str) -> Experiment | None:
-        seen = self._file_state()  # before the sync: the index holds at least this much of the file
-        self.index.sync()
-        found = self.index.get(exp_id)
-        if found is not None:
-            self._seen[found.uuid] = seen
-        return found
+        with self._mutex:
+            tail = self._tail
+            if tail is not None and tail.pid == os.getpid() and exp_id in tail.lines:
+                return self._record(tail, tail.lines[exp_id][2])  # ours; if someone wrote since, _write_if says so
+            seen = self._file_state()  # before the sync: the index holds at least this much of the file
+            self.index.sync()
+            found = self.index.get(exp_id)
+            if found is not None:
+                self._seen[found.uuid] = seen
+            return found
 
     def _write_if(self, exp: Experiment, expected_rev: int) -> bool:
         seen = self._seen.pop(exp.uuid, None)
-        with self._locked():  # the index is caught up under the lock: the rev seen is the last written
-            # The file as it was when the record was read: no one wrote since, so its rev is still
-            # the one read (the common case: spares decoding the record a second time).
-            if seen is None or self._file_state() != seen:
-                held = self.index.get_uuid(exp.uuid)
+        with self._locked():  # compared under the lock with the last line written for it
+            tail = self._own_tail()
+            if tail is not None and exp.id in tail.lines:  # our own line is the last word on it
+                uuid, rev, _ = tail.lines[exp.id]
+                if uuid != exp.uuid or rev != expected_rev:
+                    return False
+            elif seen is not None and self._file_state() == seen:
+                # The file as it was when the record was read (and the index caught up): no one
+                # wrote since, so its rev is still the one read; spares decoding it a second time.
+                tail = self._tail = None
+            else:
+                tail, held = None, self._caught_up().get_uuid(exp.uuid)  # also forgets our tail: a retry reads the index
                 if held is None or held.rev != expected_rev:
                     return False
-            self._append(self._line(exp))
+            self._write(exp, tail, created=False)
         if exp.status is not Status.RUNNING:
             self.drop_heartbeat(exp)  # its run ended (or went back to the queue)
         return True
 
     def _claim(self, search: Search, change: Callable[[Experiment], Experiment]) -> Experiment | None:
         with self._locked():  # the lock makes the search and the write one step
-            found, _ = self.index.search(search)
+            found, _ = self._caught_up().search(search)
             if not found:
                 return None
             changed = change(found[0])
@@ -141,6 +167,7 @@ class JsonlStore(Store):
         """One append of every new line: a full disk cuts it all back, so all or nothing."""
         with self._locked():
             written = []
+            self._caught_up()
             for exp in records:
                 held = self.index.get_uuid(exp.uuid)
                 written.append(held is None or (supersedes(version(exp.rev, exp.updated), version(held.rev, held.updated))
@@ -159,23 +186,51 @@ class JsonlStore(Store):
             return None
         return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
+    @contextlib.contextmanager
+    def unsynced(self):
+        """Writes of this thread inside the block return without an fsync (the Python API's
+        RUNNING record): kill -9 cannot lose them, the kernel holds the bytes; the next fsynced
+        write to the file (the run's result line, anyone's line) or sync() makes them durable."""
+        self._unsynced_by = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._unsynced_by = None
+
+    def sync(self) -> None:
+        """Make durable what this object wrote inside unsynced()."""
+        with self._mutex:
+            if self._dirty and self._fd is not None:
+                os.fsync(self._fd)
+            self._dirty = False
+
     def _lookup(self, exp_id: str) -> Experiment | None:
-        self._read()
-        return self.index.get(exp_id)
+        with self._mutex:
+            self._read()
+            return self.index.get(exp_id)
 
     def _search(self, search: Search) -> tuple[list[Experiment], int]:
-        self._read()
-        return self.index.search(search)
+        with self._mutex:
+            self._read()
+            return self.index.search(search)
+
 
     def refresh(self) -> None:
         self._synced = False
 
     def refused(self) -> list[dict]:
-        self._read()
-        return [{"line": line, "reason": reason} for line, reason in self.index.unreadable()]
+        with self._mutex:
+            self._read()
+            return [{"line": line, "reason": reason} for line, reason in self.index.unreadable()]
 
     def close(self) -> None:
-        self.index.close()
+        """Let go of the index connection and the ledger's descriptor; the object stays usable
+        (the next call opens them again)."""
+        with self._mutex:
+            self.index.close()
+            self._synced = False
+            self._forget_file()
+
 
     # --- runs: heartbeats, step metrics, folders -------------------------------------
 
@@ -186,6 +241,8 @@ class JsonlStore(Store):
 
     def _heartbeat_file(self, exp: Experiment) -> Path:
         folder = self.cache_dir / "heartbeats"
+        if _UUID.fullmatch(exp.uuid):
+            return folder / exp.uuid  # a plain UUID names a file in the folder: nothing to resolve
         return confined(folder, folder / exp.uuid)
 
     def heartbeat(self, exp: Experiment) -> None:
@@ -294,40 +351,102 @@ class JsonlStore(Store):
 
     @contextlib.contextmanager
     def _locked(self):
-        """Hold the ledger's write lock with the index caught up to the file."""
-        if not self._checked_file_system:
-            self._checked_file_system = True
-            kind = _file_system_of(str(self.path.parent))
-            if kind:
-                self.warn(f"the ledger {self.path} is on a network file system ({kind}), where file locks "
-                          "between machines are unreliable; point every machine at one PostgreSQL store "
-                          "instead (README: Across machines)")
-        try:
-            folder = Path(os.path.realpath(self.path)).parent  # a symlinked ledger: its target's folder
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder, os.O_RDONLY)
-        except OSError as err:
-            raise StoreError(
-                literal(f"cannot write the ledger {self.path}: {err.strerror}; ") + "{0} or set EXP_STORE to a writable place",
-                arguments=(keyword("store", python="open another ledger (open_store(PATH))", cli="pass --store PATH"),),
-            ) from None
-        try:
-            deadline = time.monotonic() + LOCK_TIMEOUT
-            while True:
+        """Hold the ledger's write lock (and this object's mutex, so that two threads sharing
+        it never both believe they hold the lock); the caller brings the index up to date
+        (_caught_up) unless the file is exactly as this object last left it (_own_tail)."""
+        with self._mutex:
+            if not self._checked_file_system:
+                self._checked_file_system = True
+                kind = _file_system_of(str(self.path.parent))
+                if kind:
+                    self.warn(f"the ledger {self.path} is on a network file system ({kind}), where file locks "
+                              "between machines are unreliable; point every machine at one PostgreSQL store "
+                              "instead (README: Across machines)")
+            try:
+                folder = Path(os.path.realpath(self.path)).parent  # a symlinked ledger: its target's folder
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StoreError(
-                            f"the ledger {self.path} stayed locked by another process for {LOCK_TIMEOUT:.0f} s"
-                        ) from None
-                    time.sleep(0.002)
-            self.index.sync(create=True)
-            yield
-            self._synced = False  # our own line is indexed by the next read or write, not on this one's path
-        finally:
-            os.close(fd)  # closing releases the lock
+                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as err:
+                raise StoreError(
+                    literal(f"cannot write the ledger {self.path}: {err.strerror}; ")
+                    + "{0} or set EXP_STORE to a writable place",
+                    arguments=(keyword("store", python="open another ledger (open_store(PATH))",
+                                       cli="pass --store PATH"),),
+                ) from None
+            try:
+                deadline = time.monotonic() + LOCK_TIMEOUT
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise StoreError(
+                                f"the ledger {self.path} stayed locked by another process for {LOCK_TIMEOUT:.0f} s"
+                            ) from None
+                        time.sleep(0.002)
+                try:
+                    self._stat = os.stat(self.path)
+                except FileNotFoundError:
+                    self._stat = None
+                except OSError as err:
+                    raise StoreError(f"cannot read the ledger {self.path}: {err.strerror}") from None
+                yield
+                self._synced = False  # our own line is indexed by the next read, not on this write's path
+            finally:
+                self._stat = None
+                os.close(fd)  # closing releases the lock
+
+    def _own_tail(self) -> _Tail | None:
+        """Under the lock: what this object wrote since the index last caught up, if no one
+        else has written since (the same file, size and time as our last write left it).
+        Then the index lags by our own lines only, and we know what they say."""
+        tail, found = self._tail, self._stat
+        if tail is None or found is None or tail.pid != os.getpid() or len(tail.lines) >= _TAIL_RECORDS:
+            return None
+        if (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns) != tail.identity:
+            return None
+        return tail
+
+    def _caught_up(self) -> LedgerIndex:
+        """Under the lock: the index, brought up to the file (with our own lines)."""
+        self.index.sync(create=True)
+        self._tail = None
+        return self.index
+
+    def _record(self, tail: _Tail, line: bytes) -> Experiment:
+        """A record as this object wrote it, made whole as the index would give it."""
+        exp = Experiment.from_line(line)
+        env = exp.provenance.get("env") if exp.provenance else None
+        if env and "packages" not in exp.provenance:
+            exp.provenance = expand(exp.provenance, tail.envs.get(env) or self.index.environment(env))
+        return exp
+
+    def _write(self, exp: Experiment, tail: _Tail | None, *, created: bool = True) -> None:
+        """Append `exp`'s line and remember it: the next write of ours need not read the index
+        if no one else writes in between. `tail` None: the index was just caught up."""
+        env = exp.provenance.get("env") if exp.provenance else None
+        defined = env is not None and ((tail is not None and env in tail.envs) or
+                                       self.index.environment(env) is not None)
+        facts = facts_of(exp.provenance) if env and not defined else None
+        line = exp.to_line() if not env or not defined else dataclasses.replace(
+            exp, provenance=compact(exp.provenance)).to_line()
+        identity = self._append(line)
+        if tail is None:
+            tail = _Tail(pid=os.getpid(), number=self.index.max_number())
+        tail.identity = identity
+        if created:
+            tail.number = max(tail.number, id_number(exp.id) or 0)
+        if exp.status not in (Status.RUNNING, Status.QUEUED):
+            tail.lines.pop(exp.id, None)  # finished: a later change of it reads the index, caught up
+        elif created or exp.id in tail.lines:
+            tail.lines[exp.id] = (exp.uuid, exp.rev, line)
+        if facts is not None:
+            tail.envs[env] = facts
+        self._tail = tail
 
     def _line(self, exp: Experiment, defined: set | None = None) -> bytes:
         """The record's line: its environment's facts only if the ledger does not hold them
@@ -339,26 +458,57 @@ class JsonlStore(Store):
             defined.add(env)
         return exp.to_line()
 
-    def _append(self, line: bytes) -> None:
-        """Append one line in one write and fsync it; on failure leave the file as it was."""
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise StoreError(f"cannot write the ledger {self.path}: {err.strerror}") from None
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # keep a torn line from a crash apart from ours
+    def _ledger(self) -> int:
+        """The ledger's descriptor for appending, kept open across writes while it is the file
+        at self.path (a rewrite or a `git pull` puts another there) in this process."""
+        found, fd = self._stat, self._fd
+        if fd is not None and (found is None or self._fd_of != (os.getpid(), found.st_dev, found.st_ino)):
+            self._forget_file()
+            fd = None
+        if fd is None:
             try:
-                if os.write(fd, line) != len(line):
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                os.fsync(fd)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as err:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                raise StoreError(f"could not write to the ledger {self.path}: {err.strerror}; nothing was recorded") from None
-        finally:
-            os.close(fd)
+                raise StoreError(f"cannot write the ledger {self.path}: {err.strerror}") from None
+            opened = os.fstat(fd)
+            self._fd, self._fd_of = fd, (os.getpid(), opened.st_dev, opened.st_ino)
+        return fd
+
+    def _forget_file(self) -> None:
+        """Close the kept descriptor (the file was replaced, or the store closed)."""
+        fd, self._fd, self._fd_of, self._tail = self._fd, None, None, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                if self._dirty:
+                    os.fsync(fd)
+                os.close(fd)
+        self._dirty = False
+
+    def _append(self, line: bytes) -> tuple:
+        """Append one line in one write and fsync it; on failure leave the file as it was.
+        The caller holds the lock. Returns the file's identity after the write."""
+        fd = self._ledger()
+        size = os.fstat(fd).st_size
+        tail = self._tail
+        ours = tail is not None and self._stat is not None and size == tail.identity[2] == self._stat.st_size
+        if size and not ours and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # keep a torn line from a crash apart from ours
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if self._unsynced_by == threading.get_ident():
+                self._dirty = True
+            else:
+                os.fsync(fd)  # every byte of the file so far, so our unsynced lines before it too
+                self._dirty = False
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            self._tail = None
+            raise StoreError(f"could not write to the ledger {self.path}: {err.strerror}; nothing was recorded") from None
+        after = os.fstat(fd)
+        self._stat = after  # a second write under the same lock (doctor) sees the file as it is now
+        return after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns
 
     # --- doctor --------------------------------------------------------------------
 
@@ -367,6 +517,7 @@ class JsonlStore(Store):
 
         if fix:
             with self._locked():
+                self._caught_up()
                 return check(self, fix=True)
         return check(self, fix=False)
 
@@ -374,6 +525,7 @@ class JsonlStore(Store):
         """Replace the ledger by `keep`, after saving `quarantine` (if any) beside it; the
         caller holds the lock. A symlinked ledger is rewritten at its target, and stays a link.
         Returns the quarantine file's path when one was written."""
+        self._forget_file()  # the kept descriptor would append to the file replaced
         target = Path(os.path.realpath(self.path))
         quarantine_path = target.with_name(target.name + ".quarantine") if quarantine else None
         if quarantine:
@@ -398,4 +550,20 @@ class JsonlStore(Store):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        with contextlib.suppress(OSError):
+            self._stat = os.stat(self.path)
         return quarantine_path
+
+
+_TAIL_RECORDS = 1000  # unfinished records a store remembers before it catches the index up on a write
+
+
+@dataclasses.dataclass
+class _Tail:
+    """What one store object appended since its index last caught up with the file."""
+
+    pid: int
+    number: int  # the highest ID number in the ledger
+    identity: tuple = ()  # (dev, ino, size, mtime) of the file right after our last write
+    lines: dict = dataclasses.field(default_factory=dict)  # ID -> (uuid, rev, line) of each unfinished record we created
+    envs: dict = dataclasses.field(default_factory=dict)  # environments our lines defined: hash -> facts
