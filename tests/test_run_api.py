@@ -243,3 +243,20 @@ def test_git_facts_stay_true_from_run_to_run_of_one_process(tmp_path, monkeypatc
     assert second["commit"] == git("rev-parse", "HEAD") != first["commit"] and second["dirty"] is False
     git("checkout", "-q", "--detach")
     assert state()["branch"] == "HEAD"  # as git rev-parse --abbrev-ref names a detached HEAD
+
+
+def test_runs_started_from_several_threads_through_the_shared_store_are_all_kept(tmp_path):
+    def work(k):
+        for n in range(25):
+            with expledger.start(name=f"thread {k} run {n}") as run:
+                run.log({"x": float(n)})
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with _store(tmp_path) as store:
+        page = store.search(limit=None)
+        assert page.total == len({exp.id for exp in page}) == 100
+        assert {exp.status for exp in page} == {Status.SUCCESS} and store.doctor()["problems"] == []

@@ -483,6 +483,19 @@ def _give_back(store: Store) -> None:
                 store.close()
 
 
+def _after_fork() -> None:
+    """A forked child starts afresh: its own run thread and stores, and locks no thread of the
+    parent can be holding (the parent's descriptors are its, not the child's, to use)."""
+    global _RUNS, _SHARED
+    _SHARED = threading.Lock()
+    _RUNS = None
+    _KEPT.clear()
+    _USERS.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _runner_attempt() -> int | None:
     """Under a runner, the attempt it claimed (EXP_ATTEMPT): only that attempt may write."""
     text = os.environ.get("EXP_ATTEMPT", "")
