@@ -260,3 +260,17 @@ def test_runs_started_from_several_threads_through_the_shared_store_are_all_kept
         page = store.search(limit=None)
         assert page.total == len({exp.id for exp in page}) == 100
         assert {exp.status for exp in page} == {Status.SUCCESS} and store.doctor()["problems"] == []
+
+
+def test_a_change_made_by_another_process_mid_run_is_seen_by_the_runs_next_write(tmp_path, caplog):
+    # The run's store remembers its own last line and skips the index while the file is as it
+    # left it; a result recorded from a terminal changes the file, so the run's write meets it.
+    run = expledger.start(name="finished elsewhere")
+    assert run_exp("result", run.id, "--status", "failed", "--summary", "by hand", cwd=tmp_path).code == 0
+    run.result(metrics={"acc": 0.5})
+    revs = [json.loads(line)["rev"] for line in (tmp_path / LEDGER).read_text().splitlines()]
+    assert revs == [1, 2]  # never a second rev 2 written over the result recorded by hand
+    with _store(tmp_path) as store:
+        exp = store.get(run.id)
+    assert (exp.status, exp.summary) == (Status.FAILED, "by hand")
+    assert any("could not save result" in r.getMessage() for r in caplog.records if r.name == "expledger")
