@@ -5,7 +5,9 @@ set -euo pipefail
 workspace=$(mktemp -d)
 cd "$workspace"
 echo "# workspace: $workspace"
-run() { echo; printf '$'; printf ' %q' "$@"; echo; "$@"; }
+# Echo each command as it could be pasted back: plain words bare, anything else in single quotes.
+quoted() { case $1 in '' | *[!A-Za-z0-9_./:=,@+%-]*) printf " '%s'" "${1//\'/\'\\\'\'}" ;; *) printf ' %s' "$1" ;; esac; }
+run() { echo; printf '$'; for word in "$@"; do quoted "$word"; done; echo; "$@"; }
 
 run exp add --name "whisper logit lens" --task layer-analysis --model whisper-base \
     --params '{"layers": 6, "method": "logit_lens"}' --command "python3 whisper_logit_lens.py" --machine lab
@@ -61,5 +63,5 @@ run exp show EXP-003
 run exp export --format md
 run exp doctor
 echo
-echo "# the ledger itself (kept for you to explore: cd $workspace):"
-tail -n 2 memory/experiments/experiments.jsonl
+echo "# the ledger is one JSONL file, a line per change: $workspace/memory/experiments/experiments.jsonl"
+echo "# (kept for you to explore: cd $workspace; exp show EXP-001; exp list --json)"
