@@ -27,6 +27,17 @@ def test_statuses_are_read_in_any_form_everywhere(store):
     store.add(name="b", status="running")
     assert [e.name for e in store.search(status=("failed",))] == ["a"]  # was silently nothing
     assert [e.name for e in store.search(status="RUNNING")] == ["b"]  # was iterated letter by letter
+    assert [e.name for e in store.search(status="failed, running", sort="name")] == ["a", "b"]  # as the CLI reads it
+
+
+def test_a_result_status_that_cannot_be_one_names_only_those_that_can(store):
+    from expledger.errors import BadInput
+
+    store.add(name="a")
+    for status in ("weird", "queued"):
+        with pytest.raises(BadInput, match="valid are success, failed, cancelled$"):
+            store.result(1, status=status)
+    assert store.get(1).status is Status.QUEUED
 
 
 def test_add_and_result_show_their_arguments():

@@ -84,3 +84,22 @@ def test_piped_output_never_cuts_commands_or_metrics(exp):
         json.dumps({f"metric_{i}": 0.1 * i for i in range(12)}))
     out = exp("list", "--fields", "id,command,metrics").out
     assert command in out and "metric_11=1.1" in out
+
+
+def test_the_cursor_list_json_gives_out_takes_the_next_page_from_the_cli(exp):
+    for i in range(5):
+        exp("add", "--name", f"r{i}", "--task", "asr")
+    first = json.loads(exp("list", "--task", "asr", "--limit", "2", "--json").out)
+    second = json.loads(exp("list", "--task", "asr", "--limit", "2", "--cursor", first["next_cursor"], "--json").out)
+    assert [e["id"] for e in second["experiments"]] == ["EXP-003", "EXP-002"]
+    other = exp("list", "--limit", "2", "--cursor", first["next_cursor"])  # another search: refused
+    assert other.code == 2 and "another search" in other.err
+
+
+def test_a_page_past_the_end_says_so_and_a_middle_page_names_the_next(exp):
+    for i in range(5):
+        exp("add", "--name", f"r{i}")
+    past = exp("list", "--offset", "100")
+    assert past.code == 0 and "nothing at offset 100: 5 match in all" in past.out
+    middle = exp("list", "--limit", "2", "--offset", "2")
+    assert "showing 3-4 of 5; --offset 4 for the next page" in middle.err

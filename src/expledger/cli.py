@@ -367,9 +367,11 @@ def _statuses(values) -> tuple:
 @click.option("--limit", type=click.IntRange(0, 10**9), default=100, show_default=True,
               help="Show at most this many; 0 shows all.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many matches first (the next page).")
+@click.option("--cursor", metavar="TOKEN",
+              help="The next page: `next_cursor` from the --json of the same list command.")
 @listing_options
 @common_options
-def list_(statuses, task, model, machine, tags, where, sort, limit, offset, fields, wide):
+def list_(statuses, task, model, machine, tags, where, sort, limit, offset, cursor, fields, wide):
     """List experiments, newest first, with filters and a query.
 
     \b
@@ -383,7 +385,7 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, offset, fiel
     store = open_ledger()
     found = list_experiments(store, status=_statuses(statuses), task=task, model=model, machine=machine,
                              tags=tuple(t for tag in tags for t in tag.split(",") if t), where=_query(where),
-                             sort=sort, limit=None if limit == 0 else limit, offset=offset)
+                             sort=sort, limit=None if limit == 0 else limit, offset=offset, cursor=cursor)
     if fields and "heartbeat" in fields:
         from .fields import with_heartbeats
 

@@ -42,15 +42,20 @@ class Status(str, Enum):
     CANCELLED = "CANCELLED"
 
     @classmethod
-    def parse(cls, text: str) -> Status:
-        """Read a status word as a person types it: any case, surrounding blanks ignored."""
-        if isinstance(text, Status):
+    def parse(cls, text: str, *, among: frozenset[Status] | None = None) -> Status:
+        """Read a status word as a person types it: any case, surrounding blanks ignored;
+        `among`: the statuses that make sense here (a result's: FINISHED), named in the error."""
+        if isinstance(text, Status) and (among is None or text in among):
             return text
         try:
-            return cls(str(text).strip().upper())
+            status = cls(str(getattr(text, "value", text)).strip().upper())
         except ValueError:
-            valid = ", ".join(s.value.lower() for s in cls)
-            raise BadInput(f"unknown status {text!r}: valid are {valid}") from None
+            status = None
+        if status is None or (among is not None and status not in among):
+            valid = ", ".join(s.value.lower() for s in cls if among is None or s in among)
+            raise BadInput(f"unknown status {text!r}: valid are {valid}"
+                           if status is None else f"status {status.value.lower()!r} cannot be used here: valid are {valid}")
+        return status
 
     @property
     def finished(self) -> bool:
@@ -737,9 +742,7 @@ def record_result(
     the explicit one, else the summary (the seed records failures that way).
     """
     _check_attempt(exp, attempt)
-    status = Status.parse(status)
-    if not status.finished:
-        raise BadInput(f"a result's status is success, failed or cancelled, not {status.value.lower()}")
+    status = Status.parse(status, among=FINISHED)
     if metrics is not None and not isinstance(metrics, dict):
         raise BadInput("metrics must be a JSON object like {\"accuracy\": 0.93}")
     check_metrics(metrics or {})

@@ -313,7 +313,7 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
                       offset: int = 0) -> None:
     """The table `list` and `queue` print, and a note when the limit cut it."""
     if not experiments:
-        click.echo(empty)
+        click.echo(f"nothing at offset {offset}: {total} match in all" if offset and total else empty)
         return
     now = datetime.now(timezone.utc)
     headers = [column.upper() if "." not in column else column for column in columns]
@@ -323,7 +323,9 @@ def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
                                max_widths=widths, wide=wide)
     click.echo(table)
     if offset:
-        click.echo(f"showing {offset + 1}-{offset + len(experiments)} of {total}", err=True)
+        shown = offset + len(experiments)
+        more = f"; --offset {shown} for the next page" if shown < total else ""
+        click.echo(f"showing {offset + 1}-{shown} of {total}{more}", err=True)
     elif total > len(experiments):
         click.echo(f"showing {len(experiments)} of {total}; --limit 0 shows all", err=True)
 

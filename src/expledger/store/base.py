@@ -64,9 +64,9 @@ class Search:
     cursor: str | None = None
 
     def __post_init__(self) -> None:
-        # One parser for statuses everywhere: "success" and ("SUCCESS",) mean the same, and a
-        # single word is one status, not its letters.
-        statuses = (self.status,) if isinstance(self.status, str) else tuple(self.status or ())
+        # One parser for statuses everywhere: "success" and ("SUCCESS",) mean the same, a single
+        # word is one status, not its letters, and "success,failed" two, as on the command line.
+        statuses = self.status.split(",") if isinstance(self.status, str) else tuple(self.status or ())
         object.__setattr__(self, "status", tuple(Status.parse(s) for s in statuses))
         if isinstance(self.tags, str):
             object.__setattr__(self, "tags", (self.tags,))
