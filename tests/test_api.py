@@ -89,3 +89,7 @@ def test_warnings_go_through_logging_and_exp_shows_one_line(exp, ledger, caplog)
     assert any("skipped unreadable lines" in r.getMessage() for r in caplog.records if r.name == "expledger")
     listed = exp("list")
     assert [line for line in listed.err.splitlines() if line.startswith("warning: skipped unreadable lines")]
+
+
+def test_a_store_shows_where_it_is(store, ledger):
+    assert repr(store) == f"<JsonlStore {ledger}>"  # the URL as messages show it: no password

@@ -337,6 +337,9 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections and handles."""
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.display_url}>"
+
     def __enter__(self) -> Store:
         return self
 
