@@ -138,3 +138,10 @@ def test_control_characters_in_user_text_are_shown_inert(exp):
     out = exp("list").out
     assert "\x1b[" not in out and "evil\\x1b[31mred\\nsecond" in out
     assert len(out.splitlines()) == 2
+
+
+def test_compare_without_metrics_does_not_promise_a_best_or_deltas(exp):
+    exp("add", "--name", "a")
+    exp("add", "--name", "b")
+    compared = exp("compare", "1", "2")
+    assert compared.code == 0 and "★" not in compared.err and "no metrics recorded" in compared.err

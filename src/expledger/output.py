@@ -513,7 +513,8 @@ def print_comparison(comparison, *, show_all: bool, rows: bool = False, wide: bo
             table.append(["outcome", *outcomes])
         headers = ["", *(exp.id for exp in experiments)]
         click.echo(render_table(headers, table, max_widths={exp.id: 40 for exp in experiments}, wide=wide))
-    notes = [f"★ best (↑ higher, ↓ lower is better; --lower NAME to flip); deltas against {comparison.baseline}"]
+    notes = [f"★ best (↑ higher, ↓ lower is better; --lower NAME to flip); deltas against {comparison.baseline}"
+             if metrics else "no metrics recorded on these runs yet"]
     if same and not show_all:
         notes.append(f"{_count(len(same), 'identical param')} hidden; --all shows them")
     click.echo("; ".join(notes), err=True)
