@@ -95,22 +95,22 @@ def test_the_seed_quick_start_as_tool_calls_on_the_same_ledger_as_the_cli(tmp_pa
     _session(tmp_path, script)
 
 
-def test_bad_calls_are_tool_errors_with_the_cli_message_and_the_server_keeps_serving(tmp_path):
+def test_bad_calls_are_tool_errors_in_the_tools_words_and_the_server_keeps_serving(tmp_path):
     async def script(client):
         await _call(client, "add", name="a", task="t")
         malformed = await _error(client, "add", name="b", params="{lr: 1e-3")
-        assert malformed.startswith("bad_input: --params is not valid JSON")
+        assert malformed.startswith("bad_input: params is not valid JSON")
         unknown = await _error(client, "show", id="EXP-042")
         assert unknown == "not_found: " + run_exp("show", "EXP-042", cwd=tmp_path).err[len("error: "):].strip()
         await _call(client, "result", id="1", status="success")
         illegal = await _error(client, "start", id="1")
         assert illegal.startswith("illegal_transition: EXP-001 is SUCCESS")
         again = await _error(client, "result", id="1", status="failed", reason="x")
-        assert "pass --force to replace it" in again
+        assert "pass force=True to replace it" in again  # the tool's argument, not --force
         wrong_type = await client.call_tool("list", {"limit": "many"})
         assert wrong_type.is_error
         bad_query = await _error(client, "list", where="params.lr <")
-        assert bad_query.startswith("bad_input: --where")
+        assert bad_query.startswith("bad_input: where")
         assert (await _call(client, "show", id="1"))["experiment"]["status"] == "SUCCESS"  # still serving
 
     _session(tmp_path, script)

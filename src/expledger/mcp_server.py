@@ -4,7 +4,8 @@ Each tool calls the same operation (expledger.ops) as the `exp` command of that 
 returns that result's `to_json()` in the `--json` envelope, so the tools and the CLI share one
 documented schema (references/experiment-format.md); `export` and `notes` may add the
 document as `text`, and `steps` gives the dashboard's chart data. A bad call (malformed params, an unknown ID, a move the
-lifecycle forbids) comes back as a tool error carrying the CLI's message, prefixed by its kind
+lifecycle forbids) comes back as a tool error carrying the library's message, which names the
+tool's own arguments (`pass force=True`, not the CLI's `--force`), prefixed by its kind
 (`not_found: …`), and the server keeps serving. Every call opens the ledger afresh, so what
 the CLI writes meanwhile is seen at once.
 
@@ -76,7 +77,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
     server = MCPServer("expledger", version=__version__, instructions=INSTRUCTIONS)
 
     def tool(*, writes: bool = False):
-        """Register a function as a tool whose library errors are tool errors with the CLI's message."""
+        """Register a function as a tool whose library errors are tool errors (the library's message)."""
 
         def register(fn):
             @functools.wraps(fn)
@@ -125,7 +126,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
         """Was this config tried already? Call it before every run. `answer` says it in one line
         ("tried, 3 SUCCESS: …" or "not tried: …"); params you leave out match any value. Read the
         failures' reasons before retrying one; `neighbours` are the nearest other configs."""
-        return _answer(checks.check(store, task=task, model=model, params=_json_object(params, "--params"),
+        return _answer(checks.check(store, task=task, model=model, params=_json_object(params, "params"),
                                        replicate=replicate or None, neighbours=neighbours))
 
     @tool()
@@ -250,7 +251,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
         """Register an experiment (QUEUED, or RUNNING if you start it now). Call `check` first, or
         pass unless_tried=true. `similar` lists earlier runs of the same config."""
         return _answer(record.add(store, name=name, task=task, model=model,
-                                      params=_json_object(params, "--params") or {}, command=command,
+                                      params=_json_object(params, "params") or {}, command=command,
                                       machine=machine, tags=tuple(tags or ()), status=status, priority=priority,
                                       unless_tried=unless_tried))
 
@@ -270,7 +271,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
                                                         "history); say so when you do.")] = False) -> dict[str, Any]:
         """Record how an experiment ended. Always do it, failures too: a failure's reason keeps the
         next person from repeating it."""
-        return _answer(record.result(store, id, status=status, metrics=_json_object(metrics, "--metrics"),
+        return _answer(record.result(store, id, status=status, metrics=_json_object(metrics, "metrics"),
                                          summary=summary, reason=reason, force=force))
 
     @tool(writes=True)
@@ -294,7 +295,7 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
         except ExpledgerError as err:
             from mcp.server.mcpserver.exceptions import ResourceError
 
-            raise ResourceError(f"{err.kind}: {err.for_cli()}") from None
+            raise ResourceError(f"{err.kind}: {err}") from None
 
     for prompt in PROMPTS:
         server.prompt(name=prompt.__name__, description=prompt.__doc__)(prompt)
@@ -302,12 +303,13 @@ def build_server(store_url: str | None = None, *, read_only: bool = False):
 
 
 def _failure(err: ExpledgerError):
-    """A tool error: the CLI's message after its kind, and the `--json` error object."""
+    """A tool error: the library's message after its kind (the web API's words too), and the
+    `--json` error object."""
     from mcp_types import CallToolResult, TextContent
 
     from .output import envelope
 
-    error = {"type": err.kind, "message": err.for_cli(), "exit_code": err.exit_code}
+    error = {"type": err.kind, "message": str(err), "exit_code": err.exit_code}
     return CallToolResult(content=[TextContent(type="text", text=f"{err.kind}: {error['message']}")],
                           structured_content=envelope({"error": error}, ok=False), is_error=True)
 

@@ -24,8 +24,8 @@ def mcp(read_only, http, host, port, token):
 
     Tools mirror the commands (list, show, check, compare, queue, export, files, logs,
     workers, notes, next, steps for chart data, and unless --read-only: add, start, result,
-    cancel) and return their --json objects; errors come back as tool errors with the CLI's
-    message. Resources: exp://format, exp://EXP-001.
+    cancel) and return their --json objects; errors come back as tool errors naming the
+    tools' arguments. Resources: exp://format, exp://EXP-001.
     Needs the mcp extra: pip install 'expledger[mcp]'.
 
     \b
