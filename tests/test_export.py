@@ -106,3 +106,24 @@ def test_precision_and_single_runs(exp):
     exp("result", "2", "--status", "success", "--metrics", '{"acc": 0.5}')
     text = exp("export", "--precision", "2").out
     assert "**0.91**" in text and "| 0.50 |" in text
+
+
+def test_many_groups_with_a_repeated_seed_are_named_five_on_the_terminal_and_all_in_json(exp):
+    for lr in range(7):  # seven configs, each run twice with seed 0
+        for _ in range(2):
+            exp("add", "--name", f"lr{lr}", "--task", "asr", "--params", json.dumps({"lr": lr, "seed": 0}))
+    for n in range(1, 15):
+        exp("result", str(n), "--status", "success", "--metrics", '{"acc": 0.5}')
+    shown = exp("export", "--format", "md")
+    assert shown.err.count("seed=0 occurs 2 times") == 5
+    assert "… and 2 more groups with a repeated seed (--json lists them all)" in shown.err
+    assert len(json.loads(exp("export", "--json").out)["table"]["warnings"]) == 7
+
+
+def test_export_of_thousands_of_runs_without_the_metric_counts_them_skipped(exp, ledger):
+    lines = [json.dumps({"id": f"EXP-{n:03d}", "name": "r", "task": "t", "status": "SUCCESS", "metrics": {"acc": 1.0}
+                         if n % 2 else {}, "params": {"lr": n}}) for n in range(1, 4001)]
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_text("\n".join(lines) + "\n")
+    table = json.loads(exp("export", "--json").out)["table"]
+    assert len(table["skipped"]) == 2000 and table["skipped"][0] == "EXP-002"

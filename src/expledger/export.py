@@ -46,8 +46,12 @@ def summarize(experiments: list[Experiment], *, group_by: list[tuple] | None = N
     all_records = [exp.to_dict() for exp in experiments]
     names = metrics or list(dict.fromkeys(
         name for record in all_records for name, value in record["metrics"].items() if is_number(value)))
-    records = [r for r in all_records if any(is_number(r["metrics"].get(name)) for name in names)]
-    skipped = [r["id"] for r in all_records if r not in records]
+    records, skipped = [], []
+    for record in all_records:
+        if any(is_number(record["metrics"].get(name)) for name in names):
+            records.append(record)
+        else:
+            skipped.append(record["id"])
     if group_by is None:
         group_by = _varying_keys(records, replicate)
     groups: dict[str, dict] = {}

@@ -9,6 +9,9 @@ from ..models import Status, json_safe
 from ..store.base import Store
 
 
+REPEATED_SHOWN = 5  # groups with a repeated replicate named one by one in `warnings`
+
+
 @dataclass(frozen=True)
 class ExportTable:
     """One row per config, each metric as mean ± std over its runs (see expledger.export
@@ -24,7 +27,11 @@ class ExportTable:
             notes.append(f"skipped {len(table['skipped'])} experiment(s) without "
                          f"{', '.join(table['metrics']) or 'metrics'}: {', '.join(table['skipped'][:10])}"
                          + (" …" if len(table["skipped"]) > 10 else ""))
-        return notes + list(table["warnings"])
+        repeated = list(table["warnings"])
+        if len(repeated) > REPEATED_SHOWN:  # the --json keeps every one; a terminal gets the gist
+            repeated[REPEATED_SHOWN:] = [f"… and {len(repeated) - REPEATED_SHOWN} more groups with a repeated "
+                                         f"{table['replicate']} (--json lists them all)"]
+        return notes + repeated
 
     def render(self, fmt: str, *, precision: int | None = None) -> str:
         """The table as `md`, `latex`, `csv` or `json` text."""
