@@ -8,7 +8,6 @@ from ..errors import BadInput, keyword
 from ..models import Status, json_safe
 from ..store.base import Store
 
-
 REPEATED_SHOWN = 5  # groups with a repeated replicate named one by one in `warnings`
 
 
