@@ -145,3 +145,15 @@ def test_compare_without_metrics_does_not_promise_a_best_or_deltas(exp):
     exp("add", "--name", "b")
     compared = exp("compare", "1", "2")
     assert compared.code == 0 and "★" not in compared.err and "no metrics recorded" in compared.err
+
+
+@pytest.mark.parametrize("payload", [
+    {"experiments": [{"id": "EXP-001", "metrics": {"acc": 0.5}, "tags": ["a"], "name": "聲學"}], "total": 1},
+    {"metrics": {"loss": math.nan, "best": math.inf}},
+    {"name": "a\x00b", "nested": [{"k\x00": 1}]},
+    {"text": "a literal \\u0000 is text"},
+    {"ids": {1: "one", 2.5: "two and a half"}, "tuple": (1, 2)},
+])
+def test_the_json_envelope_is_written_once_and_as_json_safe_as_before(payload):
+    assert output.envelope_text(payload) == json.dumps(output.envelope(payload), ensure_ascii=False)
+    assert output.envelope_text(payload, ok=False) == json.dumps(output.envelope(payload, ok=False), ensure_ascii=False)

@@ -380,6 +380,13 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, offset, curs
       exp list --where 'params.lr < 0.001 and metrics.acc > 0.9' --sort -metrics.acc --limit 10
       exp list --fields id,name,params.lr,metrics.acc
     """
+    from .models import collector_paused
+
+    with collector_paused():  # thousands of records made, printed and freed: nothing for the cycle collector
+        _list(statuses, task, model, machine, tags, where, sort, limit, offset, fields, wide)
+
+
+def _list(statuses, task, model, machine, tags, where, sort, limit, offset, fields, wide) -> None:
     from .ops.search import list_experiments
 
     store = open_ledger()
@@ -607,10 +614,12 @@ def queue(where, fields, wide):
       exp queue
       exp queue --where 'model ~ whisper'
     """
+    from .models import collector_paused
     from .ops.search import queue as find
 
-    _print_list(find(open_ledger(), where=_query(where)), empty="the queue is empty", fields=fields,
-                columns=QUEUE_COLUMNS, wide=wide)
+    with collector_paused():
+        _print_list(find(open_ledger(), where=_query(where)), empty="the queue is empty", fields=fields,
+                    columns=QUEUE_COLUMNS, wide=wide)
 
 
 @cli.command(context_settings=CONTEXT)

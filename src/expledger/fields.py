@@ -81,7 +81,15 @@ def project(exp: Experiment, fields: tuple[str, ...] = LISTING_FIELDS) -> dict:
     {"metrics": {"acc": …}}, a missing one is null."""
     from .models import json_safe
 
-    out: dict = {}
+    whole = _WHOLE_FIELDS.get(fields)
+    if whole is None:
+        whole = _WHOLE_FIELDS[fields] = _whole_fields(fields)
+    if whole:  # record fields only (a listing's usual set): taken all at once
+        out = dict(zip(fields, whole(exp)))
+        if "status" in out:
+            out["status"] = exp.status.value
+        return json_safe(out)
+    out = {}
     for name in fields:
         head, *rest = name.split(".")
         if not rest:
@@ -94,3 +102,19 @@ def project(exp: Experiment, fields: tuple[str, ...] = LISTING_FIELDS) -> dict:
             node = node.setdefault(part, {})
         node[rest[-1]] = value(exp, name)
     return json_safe(out)
+
+
+_WHOLE_FIELDS: dict = {}  # fields -> _whole_fields(fields)
+
+
+def _whole_fields(fields: tuple[str, ...]):
+    """A getter of all `fields` as a tuple when each is a record field (no path, nothing
+    derived); else False."""
+    from dataclasses import fields as record_fields
+    from operator import attrgetter
+
+    names = {f.name for f in record_fields(Experiment)} - {"extra"}
+    if not fields or not all(name in names for name in fields):
+        return False
+    get = attrgetter(*fields)
+    return get if len(fields) > 1 else lambda exp: (get(exp),)

@@ -37,7 +37,21 @@ def envelope(payload: dict, *, ok: bool = True) -> dict:
 
 def emit_json(payload: dict, *, ok: bool = True) -> None:
     """Print the JSON envelope on one line; Chinese stays readable."""
-    click.echo(json.dumps(envelope(payload, ok=ok), ensure_ascii=False))
+    click.echo(envelope_text(payload, ok=ok))
+
+
+def envelope_text(payload: dict, *, ok: bool = True) -> str:
+    """json.dumps(envelope(payload)), walking the payload only when it needs it: a payload
+    that is already JSON-safe (no NaN or infinity, no NUL, as every payload built by
+    to_json() is) is written as it is, so a long listing is not walked twice."""
+    whole = {"ok": ok, "version": JSON_VERSION, **payload}
+    try:
+        text = json.dumps(whole, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError):
+        text = None
+    if text is None or "\\u0000" in text:
+        return json.dumps(envelope(payload, ok=ok), ensure_ascii=False)
+    return text
 
 
 def error_line(message: str) -> None:
