@@ -371,7 +371,7 @@ def _statuses(values) -> tuple:
               help="The next page: `next_cursor` from the --json of the same list command.")
 @listing_options
 @common_options
-def list_(statuses, task, model, machine, tags, where, sort, limit, offset, cursor, fields, wide):
+def list_(**options):
     """List experiments, newest first, with filters and a query.
 
     \b
@@ -383,10 +383,10 @@ def list_(statuses, task, model, machine, tags, where, sort, limit, offset, curs
     from .models import collector_paused
 
     with collector_paused():  # thousands of records made, printed and freed: nothing for the cycle collector
-        _list(statuses, task, model, machine, tags, where, sort, limit, offset, fields, wide)
+        _list(**options)
 
 
-def _list(statuses, task, model, machine, tags, where, sort, limit, offset, fields, wide) -> None:
+def _list(statuses, task, model, machine, tags, where, sort, limit, offset, cursor, fields, wide) -> None:
     from .ops.search import list_experiments
 
     store = open_ledger()
