@@ -307,7 +307,7 @@ def column_cells(experiments: list[Experiment], column: str, *,
         values = [exp.failed_reason if exp.failed_reason and exp.status is Status.FAILED else exp.summary
                   for exp in experiments]
     elif column in ("metrics", "params"):
-        return [pairs_text(values) if values else "" for values in (getattr(exp, column) for exp in experiments)], None
+        return [_pairs(values) if values else "" for values in (getattr(exp, column) for exp in experiments)], None
     elif column in _TIMES[:-1]:
         now = now or datetime.now(timezone.utc)
         seen: dict[str | None, str] = {}  # one parse per distinct time
@@ -320,6 +320,12 @@ def column_cells(experiments: list[Experiment], column: str, *,
     else:
         return [column_cell(exp, column) for exp in experiments], None
     return [value if value.__class__ is str else "" if value is None else value_text(value) for value in values], None
+
+
+def _pairs(values: dict) -> str:
+    """pairs_text, with a finite float (nearly every metric) formatted in place."""
+    return "  ".join([f"{k}={v:.6g}" if v.__class__ is float and v - v == 0 else f"{k}={value_text(v)}"
+                      for k, v in values.items()])
 
 
 def print_experiments(experiments: list[Experiment], *, total: int, empty: str,
