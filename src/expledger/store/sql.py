@@ -8,6 +8,7 @@ gives false, never NULL, and `not` then means what it says.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 
 from ..errors import BadInput, keyword, literal
@@ -123,14 +124,23 @@ class SQLiteDialect(Dialect):
         if json_path is None:
             return "0", []
         element = _literal_kind(value)
-        return (
+        exists = (
             f"EXISTS (SELECT 1 FROM json_each({column}, ?) AS j WHERE "
             f"(json_type({column}, ?) = 'array' AND j.value = ? AND "
             "(CASE j.type WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
             "WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE j.type END) = ?) "
-            f"OR (json_type({column}, ?) = 'object' AND j.key = ?))",
-            [json_path, json_path, _sql_value(value), element, json_path, str(value)],
+            f"OR (json_type({column}, ?) = 'object' AND j.key = ?))"
         )
+        args = [json_path, json_path, _sql_value(value), element, json_path, str(value)]
+        if json_path == "$" and isinstance(value, str) and _PLAIN_WORD.fullmatch(value):
+            # A whole list column (tags, aliases) holding a plain word holds it as "word" in its
+            # JSON text: a substring test per row in C spares the JSON walk of nearly every row.
+            # (CASE, not AND: SQLite may evaluate both sides of an AND.)
+            return f"(CASE WHEN instr({column}, ?) > 0 THEN {exists} ELSE 0 END)", [f'"{value}"', *args]
+        return exists, args
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_.:@+-]+")  # written the same in any JSON text: no escapes
 
 
 def _label(key: str) -> str:
