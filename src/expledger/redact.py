@@ -9,13 +9,27 @@ process wherever a driver echoes it. Opening a store calls `remember(url)`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 MASK = "***"
-# scheme://user:PASSWORD@host — greedy up to the last '@' of the token, so 'p@ss' is hidden whole.
-_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*):(?P<secret>\S*)@(?=[^\s@]*(?:\s|$))")
-_PARAM = re.compile(r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\",)]+)",
-                    re.IGNORECASE)
+_SECRET_WORD = r"(?:token|passw(?:or)?d|secret|api[-_]?key|access[-_]?key|private[-_]?key|credentials?|auth)"
+_PATTERNS = {
+    # scheme://user:PASSWORD@host — greedy up to the last '@' of the token, so 'p@ss' is hidden whole.
+    "userinfo": (r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*):(?P<secret>\S*)@(?=[^\s@]*(?:\s|$))", 0),
+    "param": (r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\",)]+)",
+              re.IGNORECASE),
+    "secret option": (rf"--?[\w-]*{_SECRET_WORD}[\w-]*", re.IGNORECASE),
+    "secret pair": (rf"(?P<key>[A-Za-z_][\w]*{_SECRET_WORD}[\w]*)=(?P<value>.+)", re.IGNORECASE | re.DOTALL),
+}
+
+
+@functools.cache
+def _pattern(name: str) -> re.Pattern[str]:
+    """Compiled on first use: every command imports this module, few print a message to redact."""
+    return re.compile(*_PATTERNS[name])
+
+
 _SECRETS: set[str] = set()
 _SHORTEST = 3  # a literal shorter than this is too common to hunt for in free text
 
@@ -24,8 +38,8 @@ def redact(text: str) -> str:
     """`text` with every password it may hold replaced by ***."""
     if not text:
         return text
-    text = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", text)
-    text = _PARAM.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = _pattern("userinfo").sub(lambda m: f"{m['head']}:{MASK}@", text)
+    text = _pattern("param").sub(lambda m: f"{m['head']}{MASK}", text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
@@ -39,7 +53,7 @@ def passwords(url: str) -> set[str]:
     from urllib.parse import parse_qsl, unquote
 
     found: set[str] = set()
-    for match in _USERINFO.finditer(url):
+    for match in _pattern("userinfo").finditer(url):
         found.update((match["secret"], unquote(match["secret"])))
         found.update(part for part in match["secret"].split("@")[1:])  # what a driver may read as a host
     _, _, query = url.partition("?")
@@ -47,18 +61,13 @@ def passwords(url: str) -> set[str]:
         found.update(value for key, value in parse_qsl(query) if key.lower() in ("password", "passwd", "pwd"))
     except ValueError:
         pass
-    found.update(m["secret"].strip("'") for m in _PARAM.finditer(url))
+    found.update(m["secret"].strip("'") for m in _pattern("param").finditer(url))
     return {secret for secret in found if len(secret) >= _SHORTEST}
 
 
 def remember(url: str) -> None:
     """Hide this URL's passwords from every later message of this process."""
     _SECRETS.update(passwords(url))
-
-
-_SECRET_WORD = r"(?:token|passw(?:or)?d|secret|api[-_]?key|access[-_]?key|private[-_]?key|credentials?|auth)"
-_SECRET_OPTION = re.compile(rf"--?[\w-]*{_SECRET_WORD}[\w-]*", re.IGNORECASE)
-_SECRET_PAIR = re.compile(rf"(?P<key>[A-Za-z_][\w]*{_SECRET_WORD}[\w]*)=(?P<value>.+)", re.IGNORECASE | re.DOTALL)
 
 
 def redact_args(argv):
@@ -84,12 +93,12 @@ def redact_args(argv):
             continue
         hide_next = False
         option, equals, _ = arg.partition("=")
-        if _SECRET_OPTION.fullmatch(option):
+        if _pattern("secret option").fullmatch(option):
             if equals:
                 arg = f"{option}={MASK}"
             else:
                 hide_next = True
-        elif (pair := _SECRET_PAIR.fullmatch(arg)) is not None:
+        elif (pair := _pattern("secret pair").fullmatch(arg)) is not None:
             arg = f"{pair['key']}={MASK}"
         out.append(arg)
     return out
