@@ -90,3 +90,21 @@ def test_copy_to_postgres_and_back_keeps_every_record_whole(tmp_path, postgres_u
     assert _shown(back) == original
     shown = json.loads(run_exp("--store", back, "show", "EXP-004", "--json").out)["experiment"]
     assert shown == original["EXP-004"]
+
+
+def test_an_environment_another_process_indexed_is_not_written_again(tmp_path):
+    """Two writers share the index file: one that looked for environments before the other
+    defined one, and catches up after the other indexed it, still finds it there."""
+    from expledger.lifecycle import Amend
+    from expledger.provenance import collect
+
+    path = str(tmp_path / "experiments.jsonl")
+    facts = collect(argv=["train.py"], cwd=tmp_path)
+    with open_store(path) as first, open_store(path) as second:
+        second.add(name="before")
+        assert second.index.environment("0" * 16) is None  # it has looked: what it holds is cached
+        first.apply(first.add(name="a").id, Amend(provenance=facts))  # defines the environment
+        first.search()  # this one's read indexes that line (and the environment) in the shared file
+        for name in ("b", "c"):
+            second.apply(second.add(name=name).id, Amend(provenance=facts))
+    assert open(path, encoding="utf-8").read().count('"packages"') == 1

@@ -559,7 +559,12 @@ class LedgerIndex:
         """The facts of the environment with this hash, if the ledger holds them."""
         if self._envs is None:
             self._envs = {key: json.loads(facts) for key, facts in self._db.execute("SELECT hash, facts FROM env")}
-        return self._envs.get(name)
+        found = self._envs.get(name)
+        if found is None:  # another process may have indexed it since: the index file is shared
+            row = self._db.execute("SELECT facts FROM env WHERE hash = ?", (name,)).fetchone()
+            if row is not None:
+                found = self._envs[name] = json.loads(row[0])
+        return found
 
     def _record(self, text: str | bytes) -> Experiment:
         """A stored line as a whole record: its environment's facts put back."""
