@@ -218,3 +218,16 @@ def test_a_complete_last_line_without_newline_is_terminated_not_quarantined(path
     assert not path.with_name("experiments.jsonl.quarantine").exists()
     with open_store(str(path)) as store:
         assert store.get(1).status is Status.SUCCESS and store.doctor()["problems"] == []
+
+
+def test_a_store_kept_open_sees_what_another_process_wrote_since_its_last_read(tmp_path):
+    """Writers leave the index to readers: a long-lived reader (the dashboard's store) must
+    still see every line appended after its first read."""
+    path = tmp_path / "experiments.jsonl"
+    with open_store(str(path)) as reader:
+        reader.add(name="first")
+        assert [e.name for e in reader.search()] == ["first"]
+        subprocess.run([sys.executable, "-m", "expledger", "--store", str(path), "add", "--name", "second"],
+                       check=True, capture_output=True)
+        assert [e.name for e in reader.search(sort="id")] == ["first", "second"]
+        assert reader.get(2).name == "second"

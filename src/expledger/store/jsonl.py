@@ -97,6 +97,7 @@ class JsonlStore(Store):
         self.cache_dir = self.path.parent / ".exp-cache"
         self.index = LedgerIndex(self.path, self.cache_dir / f"{self.path.name}.sqlite3", warn=self.warn)
         self._synced = False
+        self._read_state: tuple[int, ...] | None = None  # the file as the last read's sync found it
         self._checked_file_system = False
         self._seen: dict[str, tuple[int, ...] | None] = {}  # uuid -> the file's state when _current read it
         self._mutex = threading.RLock()  # one thread at a time in this object (a Run's store is shared)
@@ -343,11 +344,14 @@ class JsonlStore(Store):
     # --- reading and writing the file ----------------------------------------------
 
     def _read(self) -> None:
-        """Bring the index up to date once per store object for reads."""
-        if not self._synced:
+        """Bring the index up to the ledger for a read: at the first read, and whenever the file
+        changed since (writers leave the index to readers, so a long-lived store, the
+        dashboard's, must look: one stat)."""
+        state = self._file_state()
+        if not self._synced or state != self._read_state:
             self.index.sync()
             self.index.warn_unreadable()
-            self._synced = True
+            self._synced, self._read_state = True, state
 
     @contextlib.contextmanager
     def _locked(self):
