@@ -71,7 +71,7 @@ def pickup_latency(url: str, cwd: Path, repeat: int = 5) -> float:
 def explain_claim(base: str, rows: int) -> str:
     url, schema = scratch_url(base)
     try:
-        with open_store(url) as store:  # creates the schema
+        with open_store(url):  # creates the schema
             pass
         with psycopg.connect(url, autocommit=True) as db:
             db.execute(f"""

@@ -41,7 +41,10 @@ def test_text_width_counts_wide_characters_twice():
 
 def test_relative_times_read_naturally():
     now = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
-    ago = lambda **kw: output.relative_time((now - timedelta(**kw)).isoformat(), now=now)
+
+    def ago(**kw):
+        return output.relative_time((now - timedelta(**kw)).isoformat(), now=now)
+
     assert [ago(seconds=5), ago(minutes=3), ago(hours=2), ago(days=4)] == ["5s ago", "3m ago", "2h ago", "4d ago"]
     assert ago(days=60) == "2025-11-11"
 

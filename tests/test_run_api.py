@@ -52,7 +52,7 @@ def test_an_exception_marks_the_run_failed_and_is_re_raised(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with expledger.start(name="x") as run:
             run.log({"loss": 1.0})
-            1 / 0
+            raise ZeroDivisionError("division by zero")
     with _store(tmp_path) as store:
         exp = store.get(run.id)
     assert exp.status is Status.FAILED and exp.failed_reason == "ZeroDivisionError: division by zero"

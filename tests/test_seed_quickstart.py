@@ -75,7 +75,10 @@ def test_quick_start_runs_verbatim_and_writes_the_seed_ledger(tmp_path):
 
 def test_chinese_is_stored_as_readable_utf8(tmp_path):
     shutil.copytree(REPO / "skills", tmp_path / "skills")
-    run = lambda *a: subprocess.run([sys.executable, SCRIPT, *a], cwd=tmp_path, capture_output=True, text=True)
+
+    def run(*a):
+        return subprocess.run([sys.executable, SCRIPT, *a], cwd=tmp_path, capture_output=True, text=True)
+
     assert run("add", "--name", "邏輯透鏡", "--task", "層分析").returncode == 0
     proc = run("result", "EXP-001", "--status", "success", "--summary", "CKA 顯示兩群：聲學 (0-2) 與語義 (3-5)")
     assert proc.returncode == 0, proc.stderr
