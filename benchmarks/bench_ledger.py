@@ -66,6 +66,20 @@ def build_ledger(path: Path, count: int) -> None:
             out.write(json.dumps(done, ensure_ascii=False) + "\n")
 
 
+def ledger_at(path: Path, count: int, keep: Path | None) -> None:
+    """The ledger of `count` experiments at `path`: copied from `keep` (a --workdir) when an
+    earlier run left it there, else built (and left there for the next run)."""
+    kept = keep / f"ledger-{count}.jsonl" if keep else None
+    if kept is not None and kept.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, path)
+        return
+    build_ledger(path, count)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept)
+
+
 def fresh_venv(folder: Path) -> str:
     """A new virtual environment with this checkout installed; its python's path."""
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
@@ -135,15 +149,7 @@ def main() -> None:
         print(f"python: {python}")
         exp = [python, "-m", "expledger"]
         ledger = work / "memory/experiments/experiments.jsonl"
-        kept = args.workdir / f"ledger-{args.experiments}.jsonl" if args.workdir else None
-        if kept is not None and kept.exists():
-            ledger.parent.mkdir(parents=True)
-            shutil.copyfile(kept, ledger)
-        else:
-            build_ledger(ledger, args.experiments)
-            if kept is not None:
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(ledger, kept)
+        ledger_at(ledger, args.experiments, args.workdir)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EXP_")}
         size = ledger.stat().st_size
         print(f"ledger: {args.experiments:,} experiments, {3 * args.experiments:,} lines, {size / 1e6:.0f} MB")

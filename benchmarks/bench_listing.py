@@ -17,49 +17,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ledger import build_ledger  # noqa: E402
-
-
-def run(argv: list[str], env: dict, cwd: Path) -> tuple[float, float]:
-    """(wall, user + system CPU) seconds of one command in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+from bench_ledger import cpu_timed, ledger_at  # noqa: E402
 
 
 def medians(argv: list[str], env: dict, cwd: Path, repeat: int) -> tuple[float, float]:
-    runs = [run(argv, env, cwd) for _ in range(repeat)]
+    runs = [cpu_timed(argv, env, cwd) for _ in range(repeat)]
     return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
 def ledger_folder(root: Path, count: int, keep: Path | None) -> Path:
     """A folder holding memory/experiments/experiments.jsonl with `count` experiments."""
     folder = root / f"ledger-{count}"
-    ledger = folder / "memory/experiments/experiments.jsonl"
-    kept = keep / f"ledger-{count}.jsonl" if keep else None
-    if kept is not None and kept.exists():
-        ledger.parent.mkdir(parents=True)
-        shutil.copyfile(kept, ledger)
-    else:
-        build_ledger(ledger, count)
-        if kept is not None:
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ledger, kept)
+    ledger_at(folder / "memory/experiments/experiments.jsonl", count, keep)
     return folder
 
 
@@ -77,13 +52,13 @@ def main() -> None:
         root = Path(folder)
         rows.append(("bare python start-up", *medians([sys.executable, "-c", "pass"], env, root, args.repeat), ""))
         small = ledger_folder(root, args.small, args.workdir)
-        run(exp + ["list", "--limit", "1"], env, small)  # builds the index (and writes bytecode)
+        cpu_timed(exp + ["list", "--limit", "1"], env, small)  # builds the index (and writes bytecode)
         rows.append((f"exp list --limit 0 ({args.small:,} experiments)",
                      *medians(exp + ["list", "--limit", "0"], env, small, args.repeat), "target 250 ms"))
         rows.append((f"exp list --limit 0 --json ({args.small:,})",
                      *medians(exp + ["list", "--limit", "0", "--json"], env, small, args.repeat), ""))
         large = ledger_folder(root, args.large, args.workdir)
-        run(exp + ["list", "--limit", "1"], env, large)
+        cpu_timed(exp + ["list", "--limit", "1"], env, large)
         middle = f"EXP-{args.large // 2:03d}"
         rows.append((f"exp list ({args.large:,}: newest 100)", *medians(exp + ["list"], env, large, args.repeat), ""))
         rows.append((f"exp show {middle}", *medians(exp + ["show", middle], env, large, args.repeat), ""))
