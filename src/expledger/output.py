@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from . import fields
+from . import fields, schema
 from .models import Experiment, Status, collector_paused, json_safe, parse_time
 from .redact import redact
 
@@ -276,8 +276,8 @@ def _status_cell(status: Status) -> tuple[str, str]:
 _COLUMN_WIDTHS = {"name": 32, "task": 20, "model": 20, "metrics": 36, "params": 36, "outcome": 60,
                   "command": 40, "summary": 60, "failed_reason": 60}
 _TIMES = ("created", "started", "completed", "updated", "heartbeat")
-_TEXTS = frozenset({"id", "name", "task", "model", "machine", "command", "summary", "failed_reason", "workdir",
-                    "repo_path", "uuid"})
+# Record fields holding plain text, shown as they are (status and times have their own cells).
+_TEXTS = frozenset(f.name for f in schema.FIELDS if f.type in ("text", "uuid")) - {"status", *_TIMES}
 
 
 def column_cell(exp: Experiment, column: str):
